@@ -1,0 +1,48 @@
+"""MediaPipe body pose for the pose picker: several people, COCO-18 keypoints.
+
+Detect with :func:`detect_people` (or :class:`MediaPipePoseDetector`), draw with
+:func:`draw_openpose` / :func:`draw_pose_overlay`, pick with
+:func:`pick_person`, edit with :func:`mirror_pose` and :func:`align_pose`.
+MediaPipe is imported lazily; its graphs are built on first use.
+
+Example:
+    >>> from mcld.annotators.mediapipe_pose import detect_people, draw_openpose
+    >>> people = detect_people(photo)           # sorted left to right
+    >>> skeleton = draw_openpose((512, 512), people[0])
+"""
+
+from .detect import MediaPipePoseDetector, detect_people, get_default_detector, pick_person
+from .draw import OPENPOSE_COLORS, OPENPOSE_LIMBS, draw_openpose, draw_pose_overlay
+from .keypoints import (
+    BLAZEPOSE_TO_COCO18,
+    COCO18_FLIP_PAIRS,
+    COCO18_NAMES,
+    VISIBILITY_THRESHOLD,
+    PersonPose,
+    blazepose_to_coco18,
+    to_pixels,
+)
+from .ops import align_pose, mirror_affine, mirror_pose, torso_anchor, transform_pose
+
+__all__ = [
+    "MediaPipePoseDetector",
+    "detect_people",
+    "get_default_detector",
+    "pick_person",
+    "draw_openpose",
+    "draw_pose_overlay",
+    "OPENPOSE_COLORS",
+    "OPENPOSE_LIMBS",
+    "PersonPose",
+    "COCO18_NAMES",
+    "BLAZEPOSE_TO_COCO18",
+    "COCO18_FLIP_PAIRS",
+    "VISIBILITY_THRESHOLD",
+    "blazepose_to_coco18",
+    "to_pixels",
+    "mirror_pose",
+    "mirror_affine",
+    "align_pose",
+    "transform_pose",
+    "torso_anchor",
+]
