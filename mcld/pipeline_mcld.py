@@ -1,0 +1,961 @@
+"""MCLD pose-guided person image synthesis pipeline (diffusers style).
+
+Source:
+    Liu et al., "Multi-focal Conditioned Latent Diffusion for Person Image
+    Synthesis", CVPR 2025; upstream ``jqliu09/MCLD`` @ 6279ff7
+    ``src/pipelines/pipeline_pose2img_mcld.py`` (``Pose2ImageIpMultiPipeline``),
+    ``src/dataset/deepfashion_dataset.py`` (input preprocessing) and ``test.py``
+    (post-processing). Behaviour is specified in MCLD_REFERENCE_FACTS s4-s9.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
+from diffusers.schedulers import KarrasDiffusionSchedulers  # noqa: F401  (documentation only)
+from diffusers.utils import BaseOutput
+
+from .errors import NaNOutputError, OutOfMemoryError
+from .models.attention_processors import (
+    MultiFocalIPAttnProcessor,
+    PoseFeatureInjector,
+    ReferenceBank,
+    pack_stage_contexts,
+    set_reference_processors,
+    transformer_block_attentions,
+)
+from .models.face_resampler import FaceResampler
+from .models.pose_guider import PoseGuider
+
+__all__ = ["MCLDPipeline", "MCLDPipelineOutput", "EXECUTION_MODES", "UPSTREAM_OUTPUT_SIZES"]
+
+#: Execution modes, see :class:`MCLDPipeline`.
+EXECUTION_MODES = ("reference", "fast")
+#: Latent scale hard-coded upstream (not read from the VAE config; facts s4, s10.10).
+VAE_SCALE = 0.18215
+#: ``(height, width)`` of upstream's post-processed outputs (``test.py``).
+UPSTREAM_OUTPUT_SIZES = ((512, 352), (256, 176))
+#: CLIPImageProcessor() defaults (OpenAI CLIP mean/std, 224 px).
+CLIP_SIZE = 224
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+ImageLike = Union[PIL.Image.Image, np.ndarray, torch.Tensor]
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import torch
+        >>> from PIL import Image
+        >>> from mcld.pipeline_mcld import MCLDPipeline
+
+        >>> pipe = MCLDPipeline.from_pretrained("Lotior/mcld", torch_dtype=torch.float16, device="cuda")
+        >>> out = pipe(
+        ...     source_image=Image.open("person.jpg"),
+        ...     texture_map=Image.open("person_texture.png"),  # 512x512 SMPL UV texture
+        ...     target_iuv=Image.open("target_iuv.png"),       # R=V*255, G=U*255, B=part index
+        ...     face_embeds=None,                              # or the (1, 512) insightface embedding
+        ...     generator=torch.Generator().manual_seed(42),
+        ... )
+        >>> out.images_512x352[0].save("result.png")
+        ```
+"""
+
+
+@dataclass
+class MCLDPipelineOutput(BaseOutput):
+    """Output of :class:`MCLDPipeline`.
+
+    Attributes:
+        images: Images at the model resolution (``height x width``, 512x512 by
+            default): list of ``B`` RGB PIL images (``output_type="pil"``),
+            ``(B, H, W, 3)`` float32 in ``[0, 1]`` (``"np"``) or ``(B, 3, H, W)``
+            float32 in ``[0, 1]`` (``"pt"``); ``None`` for ``"latent"``.
+        images_512x352: Upstream ``test.py`` post-processing to 512x352
+            (height x width): bicubic antialiased resize, ``*255``, clamp,
+            truncating uint8 cast. PIL list, ``(B, 512, 352, 3)`` uint8 (``"np"``)
+            or ``(B, 3, 512, 352)`` uint8 (``"pt"``).
+        images_256x176: Same at 256x176.
+        latents: ``(B, 4, H / 8, W / 8)`` final latents (unscaled, float32).
+    """
+
+    images: Any
+    images_512x352: Any
+    images_256x176: Any
+    latents: torch.Tensor
+
+
+# Image boundary -----------------------------------------------------------------
+
+
+def _pil_to_tensor(image: PIL.Image.Image) -> torch.Tensor:
+    """PIL RGB -> ``(3, H, W)`` float32 in ``[0, 1]`` (torchvision ``ToTensor`` semantics)."""
+    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div(255)
+
+
+def _resize_pil(image: PIL.Image.Image, height: int, width: int) -> PIL.Image.Image:
+    """Upstream dataset resize: PIL bicubic to ``(width, height)`` (facts s4)."""
+    image = image.convert("RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), PIL.Image.BICUBIC)
+    return image
+
+
+def _image_to_tensor(image: ImageLike, name: str, height: Optional[int], width: Optional[int]) -> torch.Tensor:
+    """One image (PIL, ``(H, W, 3)`` uint8 array, or tensor) -> ``(B, 3, H, W)`` float32 in [0, 1].
+
+    PIL images and arrays are bicubic-resized to ``(height, width)`` when given.
+    Tensors must be ``(3, H, W)`` or ``(B, 3, H, W)`` float in ``[0, 1]`` and
+    already of that size.
+    """
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"{name}: arrays must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+        image = PIL.Image.fromarray(image)
+    if isinstance(image, PIL.Image.Image):
+        if height is not None:
+            image = _resize_pil(image, height, width)
+        return _pil_to_tensor(image)[None]
+    if isinstance(image, torch.Tensor):
+        tensor = image[None] if image.ndim == 3 else image
+        if tensor.ndim != 4 or tensor.shape[1] != 3:
+            raise ValueError(f"{name}: tensors must be (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
+        if not tensor.is_floating_point():
+            raise ValueError(f"{name}: tensors must be float in [0, 1], got {tensor.dtype}")
+        lo, hi = float(tensor.min()), float(tensor.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(f"{name}: tensor values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
+        if height is not None and tuple(tensor.shape[-2:]) != (height, width):
+            raise ValueError(
+                f"{name}: tensor size {tuple(tensor.shape[-2:])} differs from (height, width) = {(height, width)}; "
+                "resize it first or pass a PIL image"
+            )
+        return tensor.float().cpu()
+    raise TypeError(f"{name}: expected a PIL image, an (H, W, 3) uint8 array or a tensor, got {type(image).__name__}")
+
+
+def clip_preprocess(images: torch.Tensor) -> torch.Tensor:
+    """``CLIPImageProcessor()`` defaults, implemented here so no backend choice can change them.
+
+    Each image is turned into uint8 by truncating ``x * 255`` (upstream passes
+    ``ToTensor(x) * 255``, whose values are exact integers), resized with PIL
+    bicubic so that the shorter side is 224 (the longer side
+    ``int(224 * long / short)``), centre-cropped to 224x224 (offsets
+    ``(size - 224) // 2``), rescaled by 1/255 in float64 then cast to float32,
+    and normalised with the OpenAI CLIP mean/std in float32. Bit-identical to
+    transformers' ``CLIPImageProcessor`` PIL backend (checked against the
+    golden ``clip_pixel_values_*``).
+
+    Args:
+        images: ``(B, 3, H, W)`` float in ``[0, 1]``, RGB.
+
+    Returns:
+        ``(B, 3, 224, 224)`` float32 pixel values.
+
+    Source:
+        Upstream ``src/pipelines/pipeline_pose2img.py`` L61 (``CLIPImageProcessor()``
+        with library defaults); facts s4.
+    """
+    mean = np.asarray(CLIP_MEAN, dtype=np.float32)
+    std = np.asarray(CLIP_STD, dtype=np.float32)
+    out = []
+    for image in images.detach().float().cpu():
+        array = (image.clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
+        pil = PIL.Image.fromarray(array)
+        width, height = pil.size
+        short, long = (width, height) if width <= height else (height, width)
+        new_short, new_long = CLIP_SIZE, int(CLIP_SIZE * long / short)
+        new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
+        if (new_w, new_h) != (width, height):
+            pil = pil.resize((new_w, new_h), PIL.Image.BICUBIC)
+        array = np.asarray(pil)
+        top, left = (new_h - CLIP_SIZE) // 2, (new_w - CLIP_SIZE) // 2
+        array = array[top : top + CLIP_SIZE, left : left + CLIP_SIZE]
+        scaled = (array.astype(np.float64) * (1 / 255)).astype(np.float32)
+        normed = (scaled - mean) / std
+        out.append(torch.from_numpy(np.ascontiguousarray(normed.transpose(2, 0, 1))))
+    return torch.stack(out)
+
+
+def upstream_postprocess(images: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Upstream ``test.py`` ``postprocess_image``: resize and quantise.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in ``[0, 1]``.
+        size: Output ``(height, width)``, e.g. ``(512, 352)``.
+
+    Returns:
+        ``(B, 3, height, width)`` uint8: ``F.interpolate(bicubic, antialias=True)``,
+        ``* 255``, ``clamp(0, 255)``, truncating cast.
+
+    Source:
+        Upstream ``test.py`` L22-27; facts s9.
+    """
+    resized = F.interpolate(images.float(), size=size, mode="bicubic", antialias=True)
+    return (resized * 255).clamp(0, 255).to(torch.uint8)
+
+
+# Pipeline -----------------------------------------------------------------------
+
+
+class MCLDPipeline(DiffusionPipeline):
+    r"""Pose-guided person image synthesis with MCLD.
+
+    Given a source person photo, its SMPL UV texture map, a target DensePose
+    IUV map and (optionally) the source face's insightface embedding, the
+    pipeline renders the person in the target pose.
+
+    Components:
+        vae (`AutoencoderKL`): SD VAE (``sd-vae-ft-mse``); encodes the texture map
+            (posterior mean x 0.18215) and decodes the result.
+        image_encoder (`CLIPVisionModelWithProjection`): CLIP ViT-L/14; its
+            ``image_embeds`` of the source photo and of the texture map are one
+            context token each.
+        reference_unet (`UNet2DConditionModel`): ReferenceNet (no output head); run
+            once per request at timestep 0 on the texture latents, it fills the
+            reference bank.
+        denoising_unet (`UNet2DConditionModel`): SD-1.5 UNet whose ``attn1`` read
+            the bank, whose ``attn2`` are multi-focal IP processors and whose
+            ``conv_in`` output receives the pose features.
+        pose_guider (`PoseGuider`): DensePose IUV -> ``conv_in``-width features.
+        face_resampler (`FaceResampler`): face embedding -> 16 face tokens
+            (upstream ``image_proj_model``).
+        scheduler (`SchedulerMixin`): upstream DDIM (linear betas, zero-SNR,
+            trailing, v-prediction) by default; swappable with
+            ``pipe.scheduler = X.from_config(pipe.scheduler.config)``.
+
+    Execution modes (``execution_mode`` attribute or ``__call__`` argument):
+
+    * ``"reference"``: upstream semantics. The reference pass runs on the CFG
+      batch ``[uncond (zero CLIP context), cond]`` and the bank makes a float16
+      round trip even in float32 (``reference_bank_dtype=torch.float16``).
+    * ``"fast"``: the reference pass runs on the conditional rows only, the
+      bank stays in the compute dtype, reference keys/values are projected once
+      per request and cached. Combine with float16/bfloat16 weights on GPU and
+      :meth:`enable_fast_path` (channels_last, ``torch.compile``).
+
+    Both use one batched UNet call per step for CFG and PyTorch SDPA.
+
+    Reference-attention hook: ``pipe.reference_bank.attention_mask_fn`` (see
+    :mod:`mcld.models.attention_processors`) restricts, per layer, which
+    reference tokens each target location attends to.
+
+    Source:
+        Upstream ``src/pipelines/pipeline_pose2img_mcld.py``; MCLD paper Sec. 3.
+    """
+
+    model_cpu_offload_seq = "image_encoder->face_resampler->reference_unet->pose_guider->denoising_unet->vae"
+    _callback_tensor_inputs = ["latents", "noise_pred", "noise_pred_raw", "encoder_hidden_states", "pose_features"]
+    _optional_components: List[str] = []
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        image_encoder,
+        reference_unet: UNet2DConditionModel,
+        denoising_unet: UNet2DConditionModel,
+        pose_guider: PoseGuider,
+        face_resampler: FaceResampler,
+        scheduler,
+        execution_mode: str = "reference",
+    ):
+        super().__init__()
+        ip_processors = [a.processor for _, a in transformer_block_attentions(denoising_unet, "attn2")]
+        if not ip_processors or not all(isinstance(p, MultiFocalIPAttnProcessor) for p in ip_processors):
+            raise ValueError(
+                "denoising_unet must carry MultiFocalIPAttnProcessor on every attn2; build it with "
+                "mcld.models.build_denoising_unet"
+            )
+        self.register_modules(
+            vae=vae,
+            image_encoder=image_encoder,
+            reference_unet=reference_unet,
+            denoising_unet=denoising_unet,
+            pose_guider=pose_guider,
+            face_resampler=face_resampler,
+            scheduler=scheduler,
+        )
+        self.reference_bank = ReferenceBank()
+        self.reference_block_names = set_reference_processors(reference_unet, self.reference_bank, "write")
+        self.denoising_block_names = set_reference_processors(denoising_unet, self.reference_bank, "read")
+        self.pose_injector = PoseFeatureInjector().attach(denoising_unet)
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.num_face_tokens = ip_processors[0].num_tokens
+        self.execution_mode = execution_mode
+        self._check_mode(execution_mode)
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        mcld_weights: Union[str, Path] = "Lotior/mcld",
+        vae: Union[str, Path, AutoencoderKL] = "stabilityai/sd-vae-ft-mse",
+        image_encoder: Union[str, Path, Any] = "lambdalabs/sd-image-variations-diffusers",
+        torch_dtype: torch.dtype = torch.float32,
+        device: Union[str, torch.device] = "cpu",
+        execution_mode: Optional[str] = None,
+        unet_config: Optional[Union[str, Path, Dict[str, Any]]] = None,
+        scheduler_config: Optional[Union[str, Path, Dict[str, Any]]] = None,
+        cache_dir: Optional[Union[str, Path]] = None,
+        subfolder: Optional[str] = None,
+        fp16_cache: Optional[bool] = None,
+        local_files_only: Optional[bool] = None,
+    ) -> "MCLDPipeline":
+        """Build the pipeline from the released MCLD weights.
+
+        Args:
+            mcld_weights: Local folder or Hub repo id holding ``denoising_unet.pth``,
+                ``reference_unet.pth``, ``pose_guider.pth``, ``image_proj_model.pth``
+                (or ``image_projector.pth``).
+            vae: Folder / repo id of the VAE, or an ``AutoencoderKL``.
+            image_encoder: Folder / repo id (subfolder ``image_encoder``) or a
+                ``CLIPVisionModelWithProjection``.
+            torch_dtype: Weight dtype (float32 on CPU; float16/bfloat16 on GPU).
+            device: Target device.
+            execution_mode: ``"reference"`` or ``"fast"``; default ``"fast"`` on
+                CUDA, ``"reference"`` otherwise.
+            unet_config: UNet config (dict or JSON path); default
+                ``<mcld_weights>/unet_config.json`` when present, else the shipped
+                SD-1.5 config.
+            scheduler_config: DDIM config; default the shipped upstream
+                ``inference_v3`` config.
+            cache_dir: Safetensors conversion cache (:func:`mcld.weights.default_cache_dir`).
+            subfolder: Folder inside ``mcld_weights``.
+            fp16_cache: Convert to float16 safetensors (default: when
+                ``torch_dtype`` is float16).
+            local_files_only: Never try the network.
+
+        Returns:
+            The pipeline on ``device``.
+
+        Raises:
+            WeightsNotFoundError: If a weight file is neither local nor downloadable.
+            CheckpointError: If a file is corrupt or does not match the model.
+        """
+        from .models.unets import build_denoising_unet, build_reference_unet, load_config
+        from .weights import load_component_weights, load_image_encoder, load_vae
+
+        local = Path(str(mcld_weights)).is_dir()
+        if unet_config is None:
+            candidate = Path(str(mcld_weights)) / (subfolder or "") / "unet_config.json"
+            unet_config = candidate if local and candidate.is_file() else "sd15_unet_config.json"
+        unet_cfg = unet_config if isinstance(unet_config, dict) else load_config(unet_config)
+        sched_cfg = (
+            scheduler_config
+            if isinstance(scheduler_config, dict)
+            else load_config(scheduler_config or "ddim_scheduler_config.json")
+        )
+        fp16_cache = (torch_dtype == torch.float16) if fp16_cache is None else fp16_cache
+        common = dict(
+            source=mcld_weights,
+            subfolder=subfolder,
+            cache_dir=cache_dir,
+            fp16_cache=fp16_cache,
+            local_files_only=local_files_only,
+        )
+        reference_unet = load_component_weights("reference_unet", build_reference_unet(unet_cfg, device="meta"), **common)
+        denoising_unet = load_component_weights("denoising_unet", build_denoising_unet(unet_cfg, device="meta"), **common)
+        with torch.device("meta"):
+            pose_guider = PoseGuider(conditioning_embedding_channels=unet_cfg["block_out_channels"][0])
+            resampler_cfg = {k: v for k, v in load_config("face_resampler_config.json").items() if not k.startswith("_")}
+            resampler_cfg["output_dim"] = unet_cfg["cross_attention_dim"]
+            face_resampler = FaceResampler(**resampler_cfg)
+        pose_guider = load_component_weights("pose_guider", pose_guider, **common)
+        face_resampler = load_component_weights("face_resampler", face_resampler, **common)
+        vae_model = vae if isinstance(vae, torch.nn.Module) else load_vae(vae, torch_dtype=torch_dtype)
+        encoder = (
+            image_encoder
+            if isinstance(image_encoder, torch.nn.Module)
+            else load_image_encoder(image_encoder, torch_dtype=torch_dtype)
+        )
+        scheduler = DDIMScheduler.from_config({k: v for k, v in sched_cfg.items() if not k.startswith("_comment")})
+        if execution_mode is None:
+            execution_mode = "fast" if torch.device(device).type == "cuda" else "reference"
+        pipe = cls(
+            vae=vae_model,
+            image_encoder=encoder,
+            reference_unet=reference_unet,
+            denoising_unet=denoising_unet,
+            pose_guider=pose_guider,
+            face_resampler=face_resampler,
+            scheduler=scheduler,
+            execution_mode=execution_mode,
+        )
+        return pipe.to_device_dtype(device, torch_dtype)
+
+    def enable_fast_path(self, channels_last: bool = False, compile_unet: bool = False, **compile_kwargs) -> None:
+        """Switch to ``execution_mode="fast"`` and optionally tune the denoising UNet.
+
+        Args:
+            channels_last: Use ``torch.channels_last`` memory format for both UNets
+                (helps convolutions on recent GPUs).
+            compile_unet: Wrap the denoising UNet's forward with ``torch.compile``
+                (first call compiles; later calls are faster).
+            **compile_kwargs: Passed to ``torch.compile`` (e.g. ``mode="reduce-overhead"``).
+        """
+        self.execution_mode = "fast"
+        if channels_last:
+            self.denoising_unet.to(memory_format=torch.channels_last)
+            self.reference_unet.to(memory_format=torch.channels_last)
+        if compile_unet:
+            self.denoising_unet.forward = torch.compile(self.denoising_unet.forward, **compile_kwargs)
+
+    def to_device_dtype(self, device: Union[str, torch.device], dtype: torch.dtype) -> "MCLDPipeline":
+        """Move every component to ``device`` and cast those not already in ``dtype``.
+
+        (``DiffusionPipeline.to(dtype=...)`` warns for every module even when
+        nothing changes; this casts only what differs.)
+        """
+        self.to(device)
+        for name in ("vae", "image_encoder", "reference_unet", "denoising_unet", "pose_guider", "face_resampler"):
+            module = getattr(self, name)
+            if module.dtype != dtype:
+                module.to(dtype=dtype)
+        return self
+
+    @staticmethod
+    def _check_mode(mode: str) -> None:
+        if mode not in EXECUTION_MODES:
+            raise ValueError(f"execution_mode must be one of {EXECUTION_MODES}, got {mode!r}")
+
+    @property
+    def _compute_dtype(self) -> torch.dtype:
+        return self.denoising_unet.dtype
+
+    # -- inputs -------------------------------------------------------------------
+
+    def check_inputs(
+        self,
+        source_image,
+        texture_map,
+        target_iuv,
+        face_embeds,
+        height: int,
+        width: int,
+        num_inference_steps: int,
+        guidance_scale: float,
+        latents: Optional[torch.Tensor] = None,
+        callback_on_step_end_tensor_inputs: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Validate call arguments before any model runs.
+
+        Raises:
+            ValueError: Naming the bad value (missing image, size not a multiple
+                of 8 times the UNet depth factor, non-positive steps, negative
+                guidance, wrong latents shape, unknown callback tensor name, bad
+                face embedding shape).
+        """
+        for name, value in (("source_image", source_image), ("texture_map", texture_map), ("target_iuv", target_iuv)):
+            if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+                raise ValueError(f"{name} is required, got {value!r}")
+        multiple = self.vae_scale_factor * 2 ** (len(self.denoising_unet.config.block_out_channels) - 1)
+        if height % multiple or width % multiple or height <= 0 or width <= 0:
+            raise ValueError(f"height and width must be positive multiples of {multiple}, got {height}x{width}")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
+        if not np.isfinite(guidance_scale) or guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}")
+        if latents is not None:
+            expected = (4, height // self.vae_scale_factor, width // self.vae_scale_factor)
+            if latents.ndim != 4 or tuple(latents.shape[1:]) != expected:
+                raise ValueError(f"latents must have shape (B, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(latents.shape)}")
+        if callback_on_step_end_tensor_inputs is not None:
+            bad = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
+            if bad:
+                raise ValueError(f"callback_on_step_end_tensor_inputs {bad} not in {self._callback_tensor_inputs}")
+        if face_embeds is not None:
+            shape = tuple(np.shape(face_embeds))
+            if not shape or shape[-1] != self.face_resampler.config.embedding_dim or len(shape) > 3:
+                raise ValueError(
+                    f"face_embeds must be (512,), (B, 512) or (B, 1, 512) (raw insightface embedding), got {shape}"
+                )
+
+    def prepare_images(
+        self,
+        source_image,
+        texture_map,
+        target_iuv,
+        height: int,
+        width: int,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Turn the three image inputs into float tensors as upstream's dataset does.
+
+        PIL images / uint8 arrays are bicubic-resized to ``(height, width)`` (a
+        non-square photo is squashed) and scaled to ``[0, 1]`` (``ToTensor``).
+        A list of K texture maps (and optionally K source images) gives K
+        references per sample.
+
+        Args:
+            source_image: Source person photo: PIL / ``(H, W, 3)`` uint8 / tensor
+                ``(B, 3, H, W)`` in ``[0, 1]`` (any size: it only feeds CLIP), or
+                a list of K of these (one per reference, B = 1).
+            texture_map: 512x512 SMPL UV texture atlas (RGB): PIL / array /
+                tensor ``(B, 3, H, W)`` or ``(B, K, 3, H, W)`` in ``[0, 1]``, or
+                a list of K PIL images.
+            target_iuv: Target DensePose IUV image in upstream PIL channel order
+                (R = V*255, G = U*255, B = part index 0..24): PIL / array /
+                tensor ``(B, 3, H, W)`` in ``[0, 1]``.
+            height, width: Model resolution in pixels.
+
+        Returns:
+            ``(source, texture, iuv)``: ``(B, Ks, 3, Hs, Ws)`` with Ks in {1, K},
+            ``(B, K, 3, height, width)`` and ``(B, 3, height, width)``, float32 CPU.
+
+        Raises:
+            ValueError / TypeError: For unusable inputs (named).
+        """
+        def stack(value, name, resize):
+            if isinstance(value, (list, tuple)):
+                items = [_image_to_tensor(v, f"{name}[{i}]", height if resize else None, width) for i, v in enumerate(value)]
+                if not resize:
+                    items = [_resize_for_stack(t, items[0].shape[-2:]) for t in items]
+                return torch.stack([t[0] for t in items])[None]
+            if isinstance(value, torch.Tensor) and value.ndim == 5:
+                return _five_d(value, name, height if resize else None, width)
+            return _image_to_tensor(value, name, height if resize else None, width)[:, None]
+
+        source = stack(source_image, "source_image", resize=not isinstance(source_image, torch.Tensor))
+        texture = stack(texture_map, "texture_map", resize=True)
+        iuv = _image_to_tensor(target_iuv, "target_iuv", height, width)
+        batch = max(source.shape[0], texture.shape[0], iuv.shape[0])
+        for name, tensor in (("source_image", source), ("texture_map", texture), ("target_iuv", iuv)):
+            if tensor.shape[0] not in (1, batch):
+                raise ValueError(f"{name} has batch {tensor.shape[0]}, others have {batch}")
+        source = source.expand(batch, *source.shape[1:])
+        texture = texture.expand(batch, *texture.shape[1:])
+        iuv = iuv.expand(batch, *iuv.shape[1:])
+        if source.shape[1] not in (1, texture.shape[1]):
+            raise ValueError(f"got {source.shape[1]} source images for {texture.shape[1]} texture maps; give 1 or K")
+        return source, texture, iuv
+
+    @torch.no_grad()
+    def encode_clip_image(self, images: torch.Tensor, device, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+        """CLIP image embedding as one context token.
+
+        Args:
+            images: ``(N, 3, H, W)`` float in ``[0, 1]``.
+
+        Returns:
+            ``(embeds, pixel_values)``: ``(N, 1, D)`` projected ``image_embeds``
+            (not L2-normalised) in ``dtype`` and the ``(N, 3, 224, 224)`` float32
+            pixel values.
+
+        Source:
+            Upstream ``pipeline_pose2img_mcld.py`` L97-116.
+        """
+        pixel_values = clip_preprocess(images)
+        encoder_dtype = self.image_encoder.dtype
+        embeds = self.image_encoder(pixel_values.to(device=device, dtype=encoder_dtype)).image_embeds
+        return embeds.unsqueeze(1).to(dtype), pixel_values
+
+    @torch.no_grad()
+    def encode_face(self, face_embeds, batch_size: int, device, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Face tokens from raw insightface embeddings.
+
+        Args:
+            face_embeds: ``None`` (zeros, as upstream does when no face file
+                exists), or ``(512,)``, ``(B, 512)``, ``(B, 1, 512)`` float
+                (NumPy or torch) raw, not L2-normalised embedding.
+            batch_size: ``B``.
+
+        Returns:
+            ``(tokens, embeds)``: ``(B, 16, D)`` face tokens in ``dtype`` and the
+            ``(B, 1, 512)`` float32 embedding used.
+        """
+        dim = self.face_resampler.config.embedding_dim
+        if face_embeds is None:
+            embeds = torch.zeros(batch_size, 1, dim)
+        else:
+            embeds = torch.as_tensor(np.asarray(face_embeds, dtype=np.float32) if not isinstance(face_embeds, torch.Tensor) else face_embeds).float().cpu()
+            embeds = embeds.reshape(-1, 1, dim)
+            if embeds.shape[0] == 1 and batch_size > 1:
+                embeds = embeds.expand(batch_size, 1, dim)
+            if embeds.shape[0] != batch_size:
+                raise ValueError(f"face_embeds has batch {embeds.shape[0]}, expected {batch_size}")
+        if not torch.isfinite(embeds).all():
+            raise ValueError("face_embeds contains NaN or inf")
+        tokens = self.face_resampler(embeds.to(device=device, dtype=self.face_resampler.dtype))
+        return tokens.to(dtype), embeds
+
+    def prepare_latents(
+        self,
+        batch_size: int,
+        height: int,
+        width: int,
+        dtype: torch.dtype,
+        device,
+        generator: Optional[torch.Generator] = None,
+        latents: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Initial noise ``(B, 4, H/8, W/8)``.
+
+        Drawn as float32 with ``torch.randn`` on the generator's device (a CPU
+        generator draws on the CPU, as upstream's global CPU generator does, so
+        a seed gives the same noise on any device and dtype), then moved to
+        ``device``/``dtype`` and multiplied by ``scheduler.init_noise_sigma``.
+        Explicit ``latents`` are used as given (also scaled).
+        """
+        shape = (batch_size, 4, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is None:
+            gen_device = generator.device if generator is not None else torch.device("cpu")
+            latents = torch.randn(shape, generator=generator, device=gen_device, dtype=torch.float32)
+        elif latents.shape[0] != batch_size:
+            raise ValueError(f"latents has batch {latents.shape[0]}, expected {batch_size}")
+        latents = latents.to(device=device, dtype=dtype)
+        return latents * self.scheduler.init_noise_sigma
+
+    @torch.no_grad()
+    def encode_reference(
+        self,
+        texture: torch.Tensor,
+        reference_context: torch.Tensor,
+        mode: str,
+        do_classifier_free_guidance: bool,
+        debug: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        """Fill the reference bank: VAE-encode the texture maps, run the ReferenceNet.
+
+        Args:
+            texture: ``(B, K, 3, H, W)`` float in ``[0, 1]``.
+            reference_context: ``(B, K, 1, D)`` CLIP(source) token per reference.
+            mode: ``"reference"`` runs on ``[uncond (zero context), cond]`` rows
+                as upstream; ``"fast"`` on the cond rows only.
+            do_classifier_free_guidance: Whether an uncond half exists (reference mode).
+
+        Source:
+            Upstream ``pipeline_pose2img_mcld.py`` L172-211 (mean latents x 0.18215,
+            timestep 0, context ``[zeros, CLIP(source)]``).
+        """
+        batch, num_refs = texture.shape[:2]
+        device, dtype = self._execution_device, self._compute_dtype
+        pixels = texture.reshape(batch * num_refs, *texture.shape[2:]) * 2 - 1
+        vae_in = pixels.to(device=device, dtype=self.vae.dtype)
+        mean = self.vae.encode(vae_in).latent_dist.mean
+        ref_latents = (mean * VAE_SCALE).to(dtype)
+        context = reference_context.reshape(batch * num_refs, 1, -1).to(device=device, dtype=dtype)
+        if mode == "reference" and do_classifier_free_guidance:
+            ref_latents = torch.cat([ref_latents, ref_latents])
+            context = torch.cat([torch.zeros_like(context), context])
+        if debug is not None:
+            debug.update(vae_enc_input=vae_in, vae_enc_mean=mean, ref_latents=ref_latents, ref_unet_encoder_hidden_states=context)
+        bank = self.reference_bank
+        bank.writing = True
+        try:
+            timestep = torch.zeros((), dtype=torch.long, device=device)
+            self.reference_unet(ref_latents, timestep, encoder_hidden_states=context, return_dict=False)
+        finally:
+            bank.writing = False
+        if debug is not None:
+            debug["refbank"] = {k: v.clone() for k, v in bank.written.items()}
+        bank.finalize(batch_size=batch, num_references=num_refs)
+        bank.written.clear()
+        bank.reference_latent_hw = tuple(ref_latents.shape[-2:])
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decode one sample at a time: ``latents * (1 / 0.18215)`` -> VAE -> ``[0, 1]``.
+
+        Returns:
+            ``(images, decoder_input, decoder_output)``: ``(B, 3, H, W)`` float32
+            in ``[0, 1]`` (``(x / 2 + 0.5).clamp(0, 1)``), and the raw decoder
+            input/output (for debugging).
+        """
+        decoder_input = (1 / VAE_SCALE * latents).to(self.vae.dtype)
+        decoded = torch.cat([self.vae.decode(z[None]).sample for z in decoder_input])
+        images = (decoded / 2 + 0.5).clamp(0, 1).float()
+        return images, decoder_input, decoded
+
+    # -- call ---------------------------------------------------------------------
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        """CFG is on when ``guidance_scale > 1`` (upstream L85)."""
+        return self._guidance_scale > 1
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        source_image=None,
+        texture_map=None,
+        target_iuv=None,
+        face_embeds=None,
+        num_inference_steps: int = 20,
+        guidance_scale: float = 3.5,
+        height: int = 512,
+        width: int = 512,
+        generator: Optional[torch.Generator] = None,
+        latents: Optional[torch.Tensor] = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        callback_on_step_end: Optional[Callable[["MCLDPipeline", int, Any, Dict[str, Any]], Dict[str, Any]]] = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        execution_mode: Optional[str] = None,
+        reference_bank_dtype: Union[str, torch.dtype, None] = "auto",
+        eta: float = 0.0,
+        debug_capture: Optional[Dict[str, Any]] = None,
+    ):
+        r"""Render the source person in the target pose.
+
+        Args:
+            source_image: Source person photo (RGB). PIL / ``(H, W, 3)`` uint8 /
+                ``(B, 3, H, W)`` float tensor in ``[0, 1]``; bicubic-squashed to
+                ``height x width`` like upstream's dataset; used for the CLIP
+                token of the down/mid stages and of the reference pass. A list of
+                K images pairs with K texture maps.
+            texture_map: The person's 512x512 SMPL UV texture atlas (RGB), same
+                forms; resized to ``height x width``. A list of K maps (or a
+                ``(B, K, 3, H, W)`` tensor) gives K references: their
+                ReferenceNet tokens are concatenated in every reader layer and
+                the CLIP tokens of the K maps (and of K sources) are averaged.
+            target_iuv: Target DensePose IUV image, channels as upstream reads
+                its PNGs with PIL (R = V*255, G = U*255, B = part index 0..24),
+                same forms; bicubic-resized to ``height x width`` as upstream does.
+            face_embeds: Raw insightface embedding of the source face, ``(512,)``,
+                ``(B, 512)`` or ``(B, 1, 512)`` float32; ``None`` = zeros (what
+                upstream uses when no face was found).
+            num_inference_steps: Denoising steps (upstream 20).
+            guidance_scale: Classifier-free guidance weight ``g``;
+                ``uncond + g * (cond - uncond)``, off when ``g <= 1`` (upstream 3.5).
+            height, width: Model resolution in pixels (upstream 512x512; multiples of 64).
+            generator: ``torch.Generator`` for the initial noise; a CPU generator
+                seeded with ``s`` reproduces upstream's ``torch.manual_seed(s)``.
+            latents: Optional ``(B, 4, height/8, width/8)`` initial noise.
+            output_type: ``"pil"``, ``"np"``, ``"pt"`` or ``"latent"``.
+            return_dict: Return :class:`MCLDPipelineOutput` (else a tuple).
+            callback_on_step_end: ``fn(pipe, step_index, timestep, callback_kwargs)
+                -> dict`` called after every step; ``callback_kwargs`` holds the
+                tensors named in ``callback_on_step_end_tensor_inputs``; a
+                returned ``"latents"`` replaces the latents.
+            callback_on_step_end_tensor_inputs: Names from ``_callback_tensor_inputs``
+                (``latents``; ``noise_pred`` guided; ``noise_pred_raw`` UNet output
+                ``(2B or B, 4, h, w)``, rows ``[uncond, cond]``; ``encoder_hidden_states``
+                packed stage contexts; ``pose_features``).
+            execution_mode: ``"reference"`` or ``"fast"`` (default: the attribute).
+            reference_bank_dtype: Storage dtype of the reference bank; ``"auto"`` =
+                float16 in reference mode (upstream quirk), compute dtype in fast
+                mode; ``None`` = compute dtype; or a ``torch.dtype``.
+            eta: DDIM eta (upstream 0).
+            debug_capture: Optional dict the pipeline fills with intermediates
+                (names as in the golden set: ``clip_pixel_values_source``,
+                ``clip_embeds_source``, ``face_tokens``, ``vae_enc_input``,
+                ``vae_enc_mean``, ``ref_latents``, ``ref_unet_encoder_hidden_states``,
+                ``pose_guider_input``, ``pose_fea``, ``refbank`` (``{block path:
+                (N, L, C)}``), ``enc_down/mid/up_step0``, ``timesteps``,
+                ``init_noise``, ``unet_input_steps``, ``noise_pred_raw_steps``,
+                ``noise_pred_guided_steps``, ``latents_steps`` (lists per step),
+                ``vae_decode_input``, ``vae_decode_output``, ``image``, ``input_*``).
+
+        Returns:
+            :class:`MCLDPipelineOutput` or ``(images, images_512x352,
+            images_256x176, latents)``.
+
+        Raises:
+            ValueError / TypeError: For bad arguments (see :meth:`check_inputs`).
+            NaNOutputError: If the latents become NaN/inf (e.g. float16 overflow).
+            OutOfMemoryError: If CUDA runs out of memory.
+        """
+        mode = execution_mode or self.execution_mode
+        self._check_mode(mode)
+        # 1. Check inputs
+        self.check_inputs(
+            source_image, texture_map, target_iuv, face_embeds, height, width, num_inference_steps,
+            guidance_scale, latents, callback_on_step_end_tensor_inputs,
+        )
+        self._guidance_scale = guidance_scale
+        debug = debug_capture
+        try:
+            return self._run(
+                mode, source_image, texture_map, target_iuv, face_embeds, num_inference_steps, height, width,
+                generator, latents, output_type, return_dict, callback_on_step_end,
+                list(callback_on_step_end_tensor_inputs), reference_bank_dtype, eta, debug,
+            )
+        except torch.cuda.OutOfMemoryError as err:
+            raise OutOfMemoryError(
+                "The GPU ran out of memory. Try fewer steps, a smaller size or fewer references.", str(err)
+            ) from err
+        finally:
+            self.reference_bank.clear()
+            self.pose_injector.features = None
+
+    def _run(
+        self, mode, source_image, texture_map, target_iuv, face_embeds, num_inference_steps, height, width,
+        generator, latents, output_type, return_dict, callback_on_step_end, callback_inputs,
+        reference_bank_dtype, eta, debug,
+    ):
+        device, dtype = self._execution_device, self._compute_dtype
+        do_cfg = self.do_classifier_free_guidance
+
+        # 2. Preprocess the images (upstream dataset semantics)
+        source, texture, iuv = self.prepare_images(source_image, texture_map, target_iuv, height, width)
+        batch, num_refs = texture.shape[:2]
+        if debug is not None:
+            debug.update(input_source_image=source, input_ref_image=texture, input_pose_image=iuv)
+
+        # 3. Encode CLIP tokens of the source photo(s) and texture map(s)
+        num_src = source.shape[1]
+        clip_src, pix_src = self.encode_clip_image(source.reshape(batch * num_src, *source.shape[2:]), device, dtype)
+        clip_tex, pix_tex = self.encode_clip_image(texture.reshape(batch * num_refs, *texture.shape[2:]), device, dtype)
+        clip_src = clip_src.reshape(batch, num_src, 1, -1)
+        clip_tex = clip_tex.reshape(batch, num_refs, 1, -1)
+        if debug is not None:
+            debug.update(
+                clip_pixel_values_source=pix_src, clip_pixel_values_texture=pix_tex,
+                clip_embeds_source=clip_src[:, 0, 0], clip_embeds_texture=clip_tex[:, 0, 0],
+            )
+
+        # 4. Encode the face embedding into face tokens
+        face_tokens, face_used = self.encode_face(face_embeds, batch, device, dtype)
+        if debug is not None:
+            debug.update(input_face_emb=face_used, face_tokens=face_tokens)
+
+        # 5. Stage contexts, CFG order [uncond, cond]; zeros for uncond (facts s5, s7)
+        src_token = clip_src.mean(dim=1)  # (B, 1, D); K = 1: the token itself
+        tex_token = clip_tex.mean(dim=1)
+        down = torch.cat([src_token, face_tokens], dim=1)
+        mid = torch.cat([src_token, tex_token, face_tokens], dim=1)
+        up = torch.cat([tex_token, face_tokens], dim=1)
+        if do_cfg:
+            down, mid, up = (torch.cat([torch.zeros_like(c), c]) for c in (down, mid, up))
+        encoder_hidden_states, layout = pack_stage_contexts(down, mid, up)
+        if debug is not None:
+            debug.update(enc_down_step0=down, enc_mid_step0=mid, enc_up_step0=up)
+
+        # 6. Timesteps
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
+        if debug is not None:
+            debug["timesteps"] = timesteps.clone()
+
+        # 7. Initial latents
+        latents = self.prepare_latents(batch, height, width, dtype, device, generator, latents)
+        if debug is not None:
+            debug.update(init_noise=latents.clone(), unet_input_steps=[], noise_pred_raw_steps=[],
+                         noise_pred_guided_steps=[], latents_steps=[latents.clone()])
+
+        # 8. Reference pass (ReferenceNet at t = 0) fills the bank
+        bank = self.reference_bank
+        bank.clear()
+        if reference_bank_dtype == "auto":
+            reference_bank_dtype = torch.float16 if mode == "reference" else None
+        bank.storage_dtype = reference_bank_dtype
+        bank.cache_projections = mode == "fast"
+        bank.latent_hw = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+        ref_context = clip_src.expand(batch, num_refs, 1, clip_src.shape[-1]) if num_src == 1 else clip_src
+        self.encode_reference(texture, ref_context, mode, do_cfg, debug)
+        bank.num_uncond_rows = batch if do_cfg else 0
+
+        # 9. Pose features, computed once, added to conv_in's output at every step
+        pose_input = iuv.to(device=device, dtype=self.pose_guider.dtype)
+        pose_features = self.pose_guider(pose_input).to(dtype)
+        if debug is not None:
+            debug.update(pose_guider_input=pose_input, pose_fea=pose_features)
+        self.pose_injector.features = torch.cat([pose_features, pose_features]) if do_cfg else pose_features
+
+        # 10. Denoising loop
+        extra_step_kwargs = self._extra_step_kwargs(generator, eta)
+        cross_attention_kwargs = {"context_layout": layout}
+        with self.progress_bar(total=num_inference_steps) as progress_bar:
+            for i, t in enumerate(timesteps):
+                latent_model_input = torch.cat([latents, latents]) if do_cfg else latents
+                latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
+                noise_pred_raw = self.denoising_unet(
+                    latent_model_input, t, encoder_hidden_states=encoder_hidden_states,
+                    cross_attention_kwargs=cross_attention_kwargs, return_dict=False,
+                )[0]
+                if do_cfg:
+                    noise_pred_uncond, noise_pred_cond = noise_pred_raw.chunk(2)
+                    noise_pred = noise_pred_uncond + self._guidance_scale * (noise_pred_cond - noise_pred_uncond)
+                else:
+                    noise_pred = noise_pred_raw
+                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                if not torch.isfinite(latents).all():
+                    raise NaNOutputError(
+                        "Generation failed: the result contained invalid values. Try again with float32 or another seed.",
+                        f"non-finite latents after step {i} (t={int(t)})",
+                    )
+                if debug is not None:
+                    debug["unet_input_steps"].append(latent_model_input.clone())
+                    debug["noise_pred_raw_steps"].append(noise_pred_raw.clone())
+                    debug["noise_pred_guided_steps"].append(noise_pred.clone())
+                    debug["latents_steps"].append(latents.clone())
+                if callback_on_step_end is not None:
+                    local = {
+                        "latents": latents, "noise_pred": noise_pred, "noise_pred_raw": noise_pred_raw,
+                        "encoder_hidden_states": encoder_hidden_states, "pose_features": pose_features,
+                    }
+                    callback_kwargs = {k: local[k] for k in callback_inputs}
+                    outputs = callback_on_step_end(self, i, t, callback_kwargs) or {}
+                    latents = outputs.pop("latents", latents)
+                progress_bar.update()
+
+        # 11. Decode and post-process (upstream test.py)
+        final_latents = latents.float()
+        if output_type == "latent":
+            images = post_large = post_small = None
+        else:
+            images, decoder_input, decoded = self.decode_latents(latents)
+            post_large, post_small = (upstream_postprocess(images, size) for size in UPSTREAM_OUTPUT_SIZES)
+            if debug is not None:
+                debug.update(vae_decode_input=decoder_input, vae_decode_output=decoded, image=images,
+                             post_512x352_uint8=post_large, post_256x176_uint8=post_small)
+            images, post_large, post_small = (self._convert(x, output_type) for x in (images, post_large, post_small))
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return images, post_large, post_small, final_latents
+        return MCLDPipelineOutput(images=images, images_512x352=post_large, images_256x176=post_small, latents=final_latents)
+
+    def _extra_step_kwargs(self, generator, eta: float) -> Dict[str, Any]:
+        params = set(inspect.signature(self.scheduler.step).parameters)
+        kwargs = {}
+        if "eta" in params:
+            kwargs["eta"] = eta
+        if "generator" in params:
+            kwargs["generator"] = generator
+        return kwargs
+
+    @staticmethod
+    def _convert(images: torch.Tensor, output_type: str):
+        if output_type == "pt":
+            return images.cpu()
+        array = images.cpu().permute(0, 2, 3, 1).numpy()
+        if output_type == "np":
+            return array
+        if output_type == "pil":
+            if array.dtype != np.uint8:
+                array = (array * 255).round().clip(0, 255).astype(np.uint8)
+            return [PIL.Image.fromarray(a) for a in array]
+        raise ValueError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
+
+
+def _resize_for_stack(tensor: torch.Tensor, size) -> torch.Tensor:
+    """Bring differently sized source tensors to one size for stacking (CLIP resizes anyway)."""
+    if tuple(tensor.shape[-2:]) == tuple(size):
+        return tensor
+    return F.interpolate(tensor, size=tuple(size), mode="bicubic", antialias=True).clamp(0, 1)
+
+
+def _five_d(value: torch.Tensor, name: str, height, width) -> torch.Tensor:
+    """Validate a ``(B, K, 3, H, W)`` tensor of K references."""
+    batch, refs = value.shape[:2]
+    flat = _image_to_tensor(value.reshape(batch * refs, *value.shape[2:]), name, height, width)
+    return flat.reshape(batch, refs, *flat.shape[1:])
