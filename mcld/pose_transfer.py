@@ -1,0 +1,622 @@
+"""End-to-end pose transfer: photos in, the same person in a new pose out.
+
+:class:`PoseTransfer` is the one object the Space (``app.py``) and the command
+line (``python -m mcld``) talk to. It chains the per-photo condition
+annotators and :class:`~mcld.pipeline_mcld.MCLDPipeline`:
+
+1. :func:`~mcld.image_utils.load_image` — clean, bounded RGB.
+2. MediaPipe pose (:mod:`mcld.annotators.mediapipe_pose`) — every person,
+   COCO-18 skeletons; one person is picked (a click, or the largest).
+3. Person crop (:mod:`mcld.person_crop`) — 176:256 DeepFashion aspect,
+   352x512 pixels, padded, never stretched.
+4. DensePose IUV (:mod:`mcld.annotators.densepose`) on the crop — the source's
+   (for its texture) and the target's (for the pose guider).
+5. UV texture map (:mod:`mcld.annotators.uv_texture`) — the ReferenceNet input.
+6. Face embedding (:mod:`mcld.annotators.face`) — insightface ``antelopev2``;
+   zeros and a visible warning when there is no face or no model, as upstream.
+7. :class:`~mcld.pipeline_mcld.MCLDPipeline` — DDIM, classifier-free guidance;
+   512x352 and 256x176 outputs.
+
+Frames: every image handed to the pipeline lives in the 352x512 crop frame
+("crop pixels"). The pipeline squashes it to 512x512 exactly as upstream
+squashes DeepFashion photos, and squashes its output back to 512x352.
+
+Source:
+    MCLD (Liu et al., CVPR 2025) Sec. 3 and upstream ``prepare_dataset.py`` /
+    ``test.py`` (jqliu09/MCLD) for the data flow; the orchestration is ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .errors import NoFaceWarning, NoPersonError
+from .image_utils import ImageInput, load_image
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CROP_SIZE",
+    "DENSEPOSE_FLIP_PAIRS",
+    "SourceConditions",
+    "TargetConditions",
+    "GenerationResult",
+    "PoseTransfer",
+    "mirror_iuv",
+    "iuv_to_pipeline_image",
+    "iuv_to_display",
+]
+
+#: ``(width, height)`` of the person crop every condition lives in (176:256 x 2).
+CROP_SIZE = (352, 512)
+
+#: DensePose part-index pairs that swap under a left-right mirror
+#: (1-based part ids; 1/2 torso back/front are their own mirror images).
+#: Source: DensePose part list (Güler et al., CVPR 2018), detectron2
+#: ``projects/DensePose/densepose/structures/chart_result.py`` naming.
+DENSEPOSE_FLIP_PAIRS = (
+    (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14),
+    (15, 16), (17, 18), (19, 20), (21, 22), (23, 24),
+)  # fmt: skip
+
+
+def mirror_iuv(iuv: np.ndarray) -> np.ndarray:
+    """Mirror a DensePose IUV image left-right.
+
+    The image is flipped horizontally and the left/right body parts swap ids
+    (:data:`DENSEPOSE_FLIP_PAIRS`). U and V are kept as they are: an
+    approximation (DensePose's exact UV symmetry tables are not shipped with
+    any pip package), good enough for the pose guider, which mostly reads the
+    part layout.
+
+    Args:
+        iuv: ``(H, W, 3)`` uint8, channels ``(I, U*255, V*255)``.
+
+    Returns:
+        ``(H, W, 3)`` uint8, same layout.
+
+    Raises:
+        ValueError: ``iuv`` is not ``(H, W, 3)`` uint8.
+    """
+    if not (isinstance(iuv, np.ndarray) and iuv.ndim == 3 and iuv.shape[2] == 3 and iuv.dtype == np.uint8):
+        raise ValueError(f"iuv must be an (H, W, 3) uint8 array, got {getattr(iuv, 'shape', type(iuv))}")
+    lut = np.arange(256, dtype=np.uint8)
+    for a, b in DENSEPOSE_FLIP_PAIRS:
+        lut[a], lut[b] = b, a
+    out = iuv[:, ::-1].copy()
+    out[..., 0] = lut[out[..., 0]]
+    return out
+
+
+def iuv_to_pipeline_image(iuv: np.ndarray) -> Image.Image:
+    """IUV ``(I, U*255, V*255)`` array -> the PIL image upstream MCLD feeds the
+    pose guider: ``R = V*255, G = U*255, B = I`` (its cv2-written PNGs read by PIL).
+
+    Args:
+        iuv: ``(H, W, 3)`` uint8.
+
+    Returns:
+        RGB PIL image of the same size.
+    """
+    return Image.fromarray(np.ascontiguousarray(iuv[..., ::-1]), "RGB")
+
+
+def iuv_to_display(iuv: np.ndarray) -> np.ndarray:
+    """A readable colour picture of an IUV image for the UI.
+
+    Part index -> hue, U and V modulate saturation/brightness; background black.
+
+    Args:
+        iuv: ``(H, W, 3)`` uint8 ``(I, U*255, V*255)``.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+    """
+    import cv2
+
+    parts = iuv[..., 0].astype(np.int32)
+    hsv = np.zeros(iuv.shape, np.uint8)
+    hsv[..., 0] = (parts * 180 // 25).astype(np.uint8)
+    hsv[..., 1] = (128 + iuv[..., 1].astype(np.int32) // 2).astype(np.uint8)
+    hsv[..., 2] = (128 + iuv[..., 2].astype(np.int32) // 2).astype(np.uint8)
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    rgb[parts == 0] = 0
+    return rgb
+
+
+@dataclass
+class SourceConditions:
+    """Everything MCLD takes from the source photo (all in the crop frame).
+
+    Attributes:
+        photo: The loaded photo (RGB PIL, at most 1024 px on the long side).
+        people: Every person MediaPipe found in ``photo``.
+        person_index: Which of ``people`` is the source person.
+        crop: ``(512, 352, 3)`` uint8 RGB person crop (176:256 aspect).
+        crop_info: :class:`mcld.person_crop.CropInfo`, photo -> crop pixels.
+        pose: The person's pose in crop pixels.
+        iuv: ``(512, 352, 3)`` uint8 DensePose IUV ``(I, U*255, V*255)``.
+        texture: ``(512, 512, 3)`` uint8 RGB SMPL-UV texture map.
+        face_embeds: ``(1, 512)`` float32 raw insightface embedding (zeros
+            when ``face_status != "ok"``).
+        face_status: ``"ok"``, ``"no_face"`` or ``"model_missing"``.
+        face_crop: ``(h, w, 3)`` uint8 RGB face crop for display, or ``None``.
+        warnings: Messages for the user (several people, no face, ...).
+    """
+
+    photo: Image.Image
+    people: list
+    person_index: int
+    crop: np.ndarray
+    crop_info: Any
+    pose: Any
+    iuv: np.ndarray
+    texture: np.ndarray
+    face_embeds: np.ndarray
+    face_status: str
+    face_crop: np.ndarray | None
+    warnings: list[str] = field(default_factory=list)
+
+    def skeleton(self) -> np.ndarray:
+        """``(512, 352, 3)`` uint8: the source skeleton over the crop."""
+        from .annotators.mediapipe_pose import draw_pose_overlay
+
+        return draw_pose_overlay(self.crop, [self.pose])
+
+
+@dataclass
+class TargetConditions:
+    """The target pose as the pose guider reads it (crop frame).
+
+    Attributes:
+        photo: The loaded target photo, or ``None`` for a pose without one.
+        people: Every person found in ``photo``.
+        person_index: The chosen person.
+        pose: Target pose in crop pixels (after mirror / align).
+        iuv: ``(512, 352, 3)`` uint8 IUV ``(I, U*255, V*255)`` after mirror /
+            align.
+        mirrored: Whether the pose was mirrored.
+        aligned: Whether it was aligned to the source person.
+        warnings: Messages for the user.
+    """
+
+    photo: Image.Image | None
+    people: list
+    person_index: int
+    pose: Any
+    iuv: np.ndarray
+    mirrored: bool = False
+    aligned: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def skeleton(self, size: tuple[int, int] = CROP_SIZE) -> np.ndarray:
+        """``(H, W, 3)`` uint8 OpenPose skeleton on black, crop frame."""
+        from .annotators.mediapipe_pose import draw_openpose
+
+        return draw_openpose(size, [self.pose])
+
+
+@dataclass
+class GenerationResult:
+    """One generated image with the conditions and settings that made it.
+
+    Attributes:
+        image_512x352: RGB PIL, 352 wide x 512 high (upstream's 512 output).
+        image_256x176: RGB PIL, 176 x 256.
+        image_512: RGB PIL, the raw 512x512 model output.
+        settings: Everything needed to reproduce it (steps, guidance, seed,
+            scheduler, weights, mode).
+        timings: Seconds per stage.
+    """
+
+    image_512x352: Image.Image
+    image_256x176: Image.Image
+    image_512: Image.Image
+    settings: dict
+    timings: dict = field(default_factory=dict)
+
+
+def _largest(people: Sequence) -> int:
+    areas = [float((p.box[2] - p.box[0]) * (p.box[3] - p.box[1])) for p in people]
+    return int(np.argmax(areas))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class PoseTransfer:
+    """MCLD pose transfer from photos: the package's high-level API.
+
+    Components:
+        pipeline: :class:`~mcld.pipeline_mcld.MCLDPipeline`.
+        densepose: :class:`~mcld.annotators.densepose.DensePosePredictor`.
+        face: face analyser from :mod:`mcld.annotators.face`.
+        pose_detector: :class:`~mcld.annotators.mediapipe_pose.MediaPipePoseDetector`.
+
+    Args:
+        use_detector: ``True``: DensePose runs its own person detector and the
+            detection overlapping the chosen MediaPipe person is used (real
+            weights). ``False``: DensePose runs on the MediaPipe person box
+            ("given box"), which is what tiny random weights need.
+        tiny: The components are tiny random-weight models (tests, offline
+            demo); reported in :attr:`mode` and in every result's settings.
+
+    Examples:
+        >>> pt = PoseTransfer.tiny()
+        >>> result = pt.generate("person.jpg", "pose.jpg", num_inference_steps=4, seed=0)
+        >>> result.image_512x352.size
+        (352, 512)
+    """
+
+    def __init__(self, pipeline, densepose, face=None, pose_detector=None, *, use_detector: bool = True, tiny: bool = False):
+        self.pipeline = pipeline
+        self.densepose = densepose
+        self.face = face
+        self.pose_detector = pose_detector
+        self.use_detector = use_detector
+        self.tiny_mode = tiny
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def tiny(cls, seed: int = 0, device: str = "cpu") -> "PoseTransfer":
+        """All components with tiny random weights: runs anywhere, offline.
+
+        The output is not a picture of anyone; this mode exists so the whole
+        path (and the UI) can run without the real weights. The face analyser
+        is the real insightface one when its model pack is on disk.
+        """
+        from .annotators.densepose import DensePosePredictor
+        from .tiny import build_tiny_pipeline
+
+        return cls(
+            build_tiny_pipeline(seed=seed, device=device),
+            DensePosePredictor.tiny(seed=seed),
+            _default_face_analyzer(),
+            None,
+            use_detector=False,
+            tiny=True,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        mcld_weights: str = "Lotior/mcld",
+        *,
+        vae: str = "stabilityai/sd-vae-ft-mse",
+        image_encoder: str = "lambdalabs/sd-image-variations-diffusers",
+        densepose: str = "R_101_FPN_DL_s1x",
+        device: str | None = None,
+        torch_dtype=None,
+    ) -> "PoseTransfer":
+        """The real models: MCLD weights, SD VAE, CLIP image encoder, DensePose.
+
+        Args:
+            mcld_weights: Hub repo id or local folder with the four MCLD files.
+            vae: Hub repo id or local folder of the SD VAE.
+            image_encoder: Hub repo id or local folder holding ``image_encoder/``.
+            densepose: Model name (``"R_101_FPN_DL_s1x"``), a ``.pkl`` /
+                ``.safetensors`` path, or a URL.
+            device: ``"cuda"`` when available, else ``"cpu"`` by default.
+            torch_dtype: Weights dtype; float16 on CUDA by default.
+
+        Raises:
+            WeightsNotFoundError: a component is neither local nor downloadable.
+            CheckpointError: a file is corrupt or has the wrong keys/shapes.
+        """
+        import torch
+
+        from .annotators.densepose import DensePosePredictor
+        from .pipeline_mcld import MCLDPipeline
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if torch_dtype is None:
+            torch_dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        pipe = MCLDPipeline.from_pretrained(
+            mcld_weights, vae=vae, image_encoder=image_encoder, torch_dtype=torch_dtype, device=device
+        )
+        dp = DensePosePredictor.from_pretrained(densepose, device=device)
+        return cls(pipe, dp, _default_face_analyzer(), None, use_detector=True, tiny=False)
+
+    @property
+    def mode(self) -> str:
+        """``"tiny"`` (random tiny weights) or ``"full"``."""
+        return "tiny" if self.tiny_mode else "full"
+
+    # ------------------------------------------------------------ conditions
+    def _detector(self):
+        if self.pose_detector is None:
+            from .annotators.mediapipe_pose import get_default_detector
+
+            self.pose_detector = get_default_detector()
+        return self.pose_detector
+
+    def detect_people(self, image: ImageInput) -> tuple[Image.Image, list]:
+        """Load a photo and find every person in it.
+
+        Args:
+            image: Path, bytes, PIL image or array (see :func:`load_image`).
+
+        Returns:
+            ``(photo, people)``: the loaded RGB PIL photo and a list of
+            :class:`~mcld.annotators.mediapipe_pose.PersonPose`, left to right.
+
+        Raises:
+            InputImageError: the file is not a usable image.
+            NoPersonError: nobody was found.
+        """
+        photo = load_image(image)
+        from .annotators.mediapipe_pose import detect_people
+
+        people = detect_people(np.asarray(photo), detector=self._detector())
+        if not people:
+            raise NoPersonError("No person was found in this photo. Please use a photo showing one person's body.")
+        return photo, people
+
+    def _choose(self, people: list, person_index: int | None, what: str) -> tuple[int, list[str]]:
+        notes: list[str] = []
+        if person_index is None:
+            idx = _largest(people)
+            if len(people) > 1:
+                notes.append(
+                    f"{len(people)} people were found in the {what} photo; using the largest (person {idx + 1}). "
+                    "Click a person to choose another."
+                )
+            return idx, notes
+        if not 0 <= int(person_index) < len(people):
+            raise ValueError(f"person_index {person_index} is out of range: {len(people)} people were found")
+        return int(person_index), notes
+
+    def _crop(self, photo: Image.Image, person):
+        from .person_crop import crop_person
+
+        return crop_person(np.asarray(photo), person.box, out_height=CROP_SIZE[1], aspect=CROP_SIZE[0] / CROP_SIZE[1])
+
+    def _pose_in_crop(self, person, info):
+        from .annotators.mediapipe_pose import transform_pose
+
+        return transform_pose(person, info.affine, info.out_size)
+
+    def compute_iuv(self, crop: np.ndarray, person_box_crop: np.ndarray) -> np.ndarray:
+        """DensePose IUV of the person in a crop.
+
+        Args:
+            crop: ``(H, W, 3)`` uint8 RGB (crop frame).
+            person_box_crop: ``(4,)`` XYXY person box in crop pixels (the
+                MediaPipe box); with ``use_detector`` it selects the DensePose
+                detection that overlaps it most, otherwise it is the box.
+
+        Returns:
+            ``(H, W, 3)`` uint8 ``(I, U*255, V*255)``.
+
+        Raises:
+            NoPersonError: DensePose finds no person (or none where MediaPipe
+                saw one).
+        """
+        box = np.asarray(person_box_crop, np.float32).reshape(1, 4)
+        if not self.use_detector:
+            res = self.densepose(crop, boxes=box)
+            return res.to_iuv(0)
+        res = self.densepose(crop)
+        if len(res.boxes) == 0:
+            raise NoPersonError("DensePose found no person in this photo. Please use a clearer full-body photo.")
+        ious = [_iou(np.asarray(b), box[0]) for b in res.boxes]
+        best = int(np.argmax(ious))
+        if ious[best] < 0.1:
+            raise NoPersonError("DensePose found no body where the person is. Please use a clearer full-body photo.")
+        return res.to_iuv(best)
+
+    def prepare_source(self, image: ImageInput, person_index: int | None = None) -> SourceConditions:
+        """Build every source condition from one photo.
+
+        Args:
+            image: The source photo (path, bytes, PIL or array).
+            person_index: Which person (left-to-right index) when there are
+                several; ``None`` takes the largest.
+
+        Returns:
+            :class:`SourceConditions`.
+
+        Raises:
+            InputImageError: unusable file. NoPersonError: nobody found.
+        """
+        from .annotators.uv_texture import build_uv_texture
+
+        photo, people = self.detect_people(image)
+        idx, notes = self._choose(people, person_index, "source")
+        crop, info = self._crop(photo, people[idx])
+        pose = self._pose_in_crop(people[idx], info)
+        iuv = self.compute_iuv(crop, pose.box)
+        texture = build_uv_texture(crop, iuv).texture
+        face_embeds, face_status, face_crop, face_note = self.face_embedding(crop)
+        if face_note:
+            notes.append(face_note)
+        return SourceConditions(
+            photo=photo,
+            people=people,
+            person_index=idx,
+            crop=crop,
+            crop_info=info,
+            pose=pose,
+            iuv=iuv,
+            texture=texture,
+            face_embeds=face_embeds,
+            face_status=face_status,
+            face_crop=face_crop,
+            warnings=notes,
+        )
+
+    def face_embedding(self, crop: np.ndarray) -> tuple[np.ndarray, str, np.ndarray | None, str | None]:
+        """Face identity embedding of the largest face in a crop.
+
+        Returns:
+            ``(embeds (1, 512) float32, status, face_crop or None, note or None)``;
+            ``note`` is a sentence for the user when the embedding is zeros.
+        """
+        if self.face is None:
+            return np.zeros((1, 512), np.float32), "model_missing", None, (
+                "Face identity model not available; the face is generated without identity guidance."
+            )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NoFaceWarning)
+            res = self.face(crop)
+        note = None
+        for w in caught:
+            if issubclass(w.category, NoFaceWarning):
+                note = str(w.message)
+        emb = np.asarray(res.embedding, np.float32).reshape(1, 512)
+        return emb, res.status, getattr(res, "face_crop", None), note
+
+    def prepare_target(
+        self,
+        image: ImageInput,
+        person_index: int | None = None,
+        *,
+        mirror: bool = False,
+        align_to: SourceConditions | None = None,
+    ) -> TargetConditions:
+        """Build the target pose (DensePose IUV in the crop frame) from a photo.
+
+        Args:
+            image: Target-pose photo.
+            person_index: Which person when there are several (``None``: largest).
+            mirror: Mirror the pose left-right.
+            align_to: Scale and move the pose so the body fits this source
+                person's size and position (both skeletons are used).
+
+        Returns:
+            :class:`TargetConditions`.
+
+        Raises:
+            InputImageError: unusable file. NoPersonError: nobody found.
+        """
+        from .annotators.mediapipe_pose import align_pose, mirror_pose
+        from .person_crop import warp_image
+
+        photo, people = self.detect_people(image)
+        idx, notes = self._choose(people, person_index, "target")
+        crop, info = self._crop(photo, people[idx])
+        pose = self._pose_in_crop(people[idx], info)
+        iuv = self.compute_iuv(crop, pose.box)
+        if mirror:
+            iuv = mirror_iuv(iuv)
+            pose = mirror_pose(pose)
+        aligned = False
+        if align_to is not None:
+            pose, affine = align_pose(pose, align_to.pose)
+            iuv = warp_image(iuv, affine, CROP_SIZE, nearest=True, border="black")
+            aligned = True
+        return TargetConditions(
+            photo=photo, people=people, person_index=idx, pose=pose, iuv=iuv, mirrored=mirror, aligned=aligned, warnings=notes
+        )
+
+    # ------------------------------------------------------------- generate
+    def generate(
+        self,
+        source: SourceConditions | ImageInput,
+        target: TargetConditions | ImageInput,
+        *,
+        num_inference_steps: int = 20,
+        guidance_scale: float = 3.5,
+        seed: int = 0,
+        scheduler: str | None = None,
+        callback: Callable[[int, int], None] | None = None,
+    ) -> GenerationResult:
+        """Generate the source person in the target pose.
+
+        Args:
+            source: :class:`SourceConditions` or a photo.
+            target: :class:`TargetConditions` or a photo.
+            num_inference_steps: DDIM steps (1..100; upstream 20).
+            guidance_scale: Classifier-free guidance scale (upstream 3.5).
+            seed: Seed of the CPU generator drawing the initial noise.
+            scheduler: ``None``/``"ddim"`` (upstream), or another name from
+                :data:`mcld.schedulers.SCHEDULERS`.
+            callback: Called as ``callback(step_index, num_steps)`` after each
+                denoising step (progress bars).
+
+        Returns:
+            :class:`GenerationResult`.
+
+        Raises:
+            ValueError: steps, guidance or seed out of range.
+            InputImageError, NoPersonError: from the condition builders.
+            NaNOutputError, OutOfMemoryError: from the pipeline.
+        """
+        import torch
+
+        if not 1 <= int(num_inference_steps) <= 100:
+            raise ValueError(f"num_inference_steps must be in 1..100, got {num_inference_steps}")
+        if not 0.0 <= float(guidance_scale) <= 20.0:
+            raise ValueError(f"guidance_scale must be in 0..20, got {guidance_scale}")
+        if not 0 <= int(seed) < 2**63:
+            raise ValueError(f"seed must be in 0..2**63-1, got {seed}")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if not isinstance(source, SourceConditions):
+            source = self.prepare_source(source)
+        if not isinstance(target, TargetConditions):
+            target = self.prepare_target(target)
+        timings["conditions_s"] = time.perf_counter() - t0
+        from .schedulers import set_scheduler
+
+        set_scheduler(self.pipeline, scheduler or "ddim")
+
+        def _on_step(pipe, step_index, timestep, callback_kwargs):
+            if callback is not None:
+                callback(step_index + 1, int(num_inference_steps))
+            return {}
+
+        t1 = time.perf_counter()
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        out = self.pipeline(
+            source_image=Image.fromarray(source.crop),
+            texture_map=Image.fromarray(source.texture),
+            target_iuv=iuv_to_pipeline_image(target.iuv),
+            face_embeds=source.face_embeds[None],
+            num_inference_steps=int(num_inference_steps),
+            guidance_scale=float(guidance_scale),
+            generator=generator,
+            callback_on_step_end=_on_step,
+        )
+        timings["sampling_s"] = time.perf_counter() - t1
+        settings = {
+            "mode": self.mode,
+            "num_inference_steps": int(num_inference_steps),
+            "guidance_scale": float(guidance_scale),
+            "seed": int(seed),
+            "scheduler": scheduler or "ddim",
+            "source_person": source.person_index,
+            "target_person": target.person_index,
+            "mirrored": target.mirrored,
+            "aligned": target.aligned,
+            "face": source.face_status,
+        }
+        return GenerationResult(
+            image_512x352=out.images_512x352[0],
+            image_256x176=out.images_256x176[0],
+            image_512=out.images[0],
+            settings=settings,
+            timings=timings,
+        )
+
+
+def _default_face_analyzer():
+    """The insightface analyser (lazy; missing packs fall back to zeros + a warning)."""
+    try:
+        from .annotators.face import FaceAnalyzer
+    except ImportError:  # pragma: no cover - module is part of the package
+        return None
+    return FaceAnalyzer()
