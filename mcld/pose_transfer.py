@@ -469,15 +469,15 @@ class PoseTransfer:
             return np.zeros((1, 512), np.float32), "model_missing", None, (
                 "Face identity model not available; the face is generated without identity guidance."
             )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", NoFaceWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoFaceWarning)
             res = self.face(crop)
-        note = None
-        for w in caught:
-            if issubclass(w.category, NoFaceWarning):
-                note = str(w.message)
         emb = np.asarray(res.embedding, np.float32).reshape(1, 512)
-        return emb, res.status, getattr(res, "face_crop", None), note
+        if not np.isfinite(emb).all():
+            emb = np.zeros((1, 512), np.float32)
+            return emb, "no_face", res.face_crop, "The face embedding was invalid; the face is generated without identity guidance."
+        note = None if res.status == "ok" else (res.message or "No face found; the face is generated without identity guidance.")
+        return emb, res.status, res.face_crop, note
 
     def prepare_target(
         self,
@@ -616,7 +616,7 @@ class PoseTransfer:
 def _default_face_analyzer():
     """The insightface analyser (lazy; missing packs fall back to zeros + a warning)."""
     try:
-        from .annotators.face import FaceAnalyzer
+        from .annotators.face import FaceEmbedder
     except ImportError:  # pragma: no cover - module is part of the package
         return None
-    return FaceAnalyzer()
+    return FaceEmbedder()
