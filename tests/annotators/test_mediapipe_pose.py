@@ -148,3 +148,11 @@ def test_no_person_raises(detector):
     assert "person" in info.value.user_message
     with pytest.raises(NoPersonError):
         pick_person([], 1.0, 1.0)
+
+
+def test_annotator_contract(detector, images_dir):
+    photo = Image.open(images_dir / "test.jpg").convert("RGB")  # 420x560
+    skeleton = detector(photo, detect_resolution=256, image_resolution=384, output_type="np")
+    assert skeleton.shape == (512, 384, 3) and skeleton.dtype == np.uint8
+    assert (skeleton.sum(axis=2) > 0).mean() > 0.005
+    assert detector(photo, detect_resolution=256, image_resolution=256).size == (256, 341)

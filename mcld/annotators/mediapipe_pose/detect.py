@@ -157,6 +157,39 @@ class MediaPipePoseDetector:
         pose = PersonPose(kps, vis, np.zeros(4, np.float32), score, (w, h))
         return pose
 
+    def __call__(self, input_image, detect_resolution: int = 512, image_resolution: int = 512, output_type: str = "pil"):
+        """Annotator contract: OpenPose skeleton image of everyone in a photo.
+
+        Args:
+            input_image: PIL image or ``(H, W, 3)`` uint8 RGB array.
+            detect_resolution: The photo is resized so its shorter side is this
+                many pixels before detection (aspect kept).
+            image_resolution: Shorter side of the returned skeleton image.
+            output_type: ``"pil"`` or ``"np"``.
+
+        Returns:
+            Skeletons on black (:func:`~.draw.draw_openpose`), PIL RGB image or
+            ``(H, W, 3)`` uint8 array, with the photo's aspect.
+
+        Raises:
+            NoPersonError: nobody was found.
+            ValueError: unknown ``output_type``.
+        """
+        from PIL import Image
+
+        from .draw import draw_openpose
+
+        if output_type not in ("pil", "np"):
+            raise ValueError(f"output_type must be 'pil' or 'np', got {output_type!r}")
+        rgb = to_numpy_rgb(input_image)
+        h, w = rgb.shape[:2]
+        k = detect_resolution / min(h, w)
+        small = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * k)), max(1, round(h * k))), Image.BILINEAR))
+        people = self.detect_people(small)
+        k = image_resolution / min(h, w)
+        canvas = draw_openpose((max(1, round(w * k)), max(1, round(h * k))), people)
+        return Image.fromarray(canvas) if output_type == "pil" else canvas
+
     # -- main entry ----------------------------------------------------------
     def detect_people(self, image, *, max_people: int = 8) -> list[PersonPose]:
         """Find every person in a photo and estimate their COCO-18 pose.
