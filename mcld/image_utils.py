@@ -64,7 +64,8 @@ def _open(src: ImageInput) -> Image.Image:
             raise InputImageError(
                 f"The file is too large ({len(data) / 2**20:.0f} MB); the limit is {MAX_FILE_BYTES // 2**20} MB."
             )
-        fh: io.IOBase = io.BytesIO(data)
+        fh: io.IOBase | Path = io.BytesIO(data)
+        head = data[:16]
         name = "upload"
     elif isinstance(src, (str, os.PathLike)):
         path = Path(src)
@@ -78,7 +79,9 @@ def _open(src: ImageInput) -> Image.Image:
                 f"The file is too large ({size / 2**20:.0f} MB); the limit is {MAX_FILE_BYTES // 2**20} MB.",
                 detail=str(path),
             )
-        fh = open(path, "rb")  # noqa: SIM115 - PIL keeps it open until load()
+        with open(path, "rb") as probe:
+            head = probe.read(16)
+        fh = path  # PIL opens and closes the file itself
         name = path.name
     else:
         raise InputImageError("This input is not an image.", detail=f"type {type(src).__name__}")
@@ -88,11 +91,37 @@ def _open(src: ImageInput) -> Image.Image:
             img = Image.open(fh)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         if isinstance(err, UnidentifiedImageError):
+            if _looks_like_image(head):
+                raise InputImageError(_DAMAGED, detail=f"{name}: {err}") from err
             raise InputImageError("This file is not an image we can read (use a JPEG, PNG or WebP photo).", detail=name) from err
-        raise InputImageError("The image has far too many pixels to process.", detail=name) from err
+        raise InputImageError(_TOO_MANY_PIXELS, detail=f"{name}: {err}") from err
     except OSError as err:
-        raise InputImageError("The image file is damaged and cannot be read.", detail=f"{name}: {err}") from err
+        raise InputImageError(_DAMAGED, detail=f"{name}: {err}") from err
     return img
+
+
+#: File signatures of the formats PIL reads most often: a file that starts like
+#: an image but cannot be opened is reported as damaged, not as "not an image".
+_IMAGE_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",  # BMP
+    b"II*\x00",  # TIFF little-endian
+    b"MM\x00*",  # TIFF big-endian
+)
+_DAMAGED = "The image file is damaged or truncated and cannot be read."
+_TOO_MANY_PIXELS = (
+    f"The image is too large (over {MAX_INPUT_PIXELS // 1_000_000} megapixels); please upload a smaller photo."
+)
+
+
+def _looks_like_image(head: bytes) -> bool:
+    """Whether ``head`` (the first bytes of a file) is a known image signature."""
+    if head.startswith(_IMAGE_MAGIC):
+        return True
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
 
 
 def _from_array(arr: np.ndarray) -> Image.Image:
@@ -174,9 +203,7 @@ def load_image(
     try:
         w, h = img.size
         if w * h > MAX_INPUT_PIXELS:
-            raise InputImageError(
-                f"The image is too large ({w}x{h} pixels); please upload a photo under {MAX_INPUT_PIXELS // 1_000_000} megapixels."
-            )
+            raise InputImageError(_TOO_MANY_PIXELS, detail=f"{w}x{h} pixels")
         if getattr(img, "is_animated", False):
             img.seek(0)
         img.load()
@@ -185,7 +212,7 @@ def load_image(
     except InputImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as err:
-        raise InputImageError("The image file is damaged or truncated and cannot be read.", detail=str(err)) from err
+        raise InputImageError(_DAMAGED, detail=str(err)) from err
     w, h = img.size
     if min(w, h) < min_side:
         raise InputImageError(
