@@ -17,6 +17,7 @@ __all__ = [
     "InputImageError",
     "NoPersonError",
     "NoFaceWarning",
+    "FaceEmbeddingError",
     "WeightsNotFoundError",
     "CheckpointError",
     "NaNOutputError",
@@ -51,6 +52,13 @@ class NoPersonError(MCLDError, ValueError):
 class NoFaceWarning(UserWarning):
     """No face was found, or the face-analysis models are missing; a zero face
     embedding is used instead (as upstream MCLD does)."""
+
+
+class FaceEmbeddingError(MCLDError, ValueError):
+    """A saved face embedding (``.npy``) cannot be used: unreadable, not a
+    ``.npy`` array, pickled objects, or not 512 numbers. (An embedding holding
+    NaN or inf is not an error: it is replaced by zeros with a
+    :class:`NoFaceWarning`, as a missing face is.)"""
 
 
 class WeightsNotFoundError(MCLDError, FileNotFoundError):

@@ -16,6 +16,7 @@ from .embedding import (
     expand_face_box,
     find_antelopev2_pack,
     get_face_embedding,
+    load_face_embedding,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "expand_face_box",
     "find_antelopev2_pack",
     "get_face_embedding",
+    "load_face_embedding",
 ]

@@ -34,7 +34,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from ...errors import CheckpointError, NoFaceWarning
+from ...errors import CheckpointError, FaceEmbeddingError, NoFaceWarning
 from ...image_utils import to_numpy_rgb
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "crop_face",
     "detect_face_box_mediapipe",
     "get_face_embedding",
+    "load_face_embedding",
 ]
 
 #: Detection and recognition models of the antelopev2 pack (the other three,
@@ -445,3 +446,45 @@ def get_face_embedding(image, embedder: FaceEmbedder | None = None) -> FaceEmbed
                 _DEFAULT = FaceEmbedder()
             embedder = _DEFAULT
     return embedder(image)
+
+
+def load_face_embedding(path: str | os.PathLike) -> FaceEmbedding:
+    """Read a saved face embedding (upstream's per-image ``.npy`` files).
+
+    Non-finite values (NaN, inf) are **not** an error: like a missing face,
+    they give zeros, status ``"no_face"`` and a
+    :class:`~mcld.errors.NoFaceWarning` whose text is also in
+    :attr:`FaceEmbedding.message`.
+
+    Args:
+        path: ``.npy`` file holding 512 float values (``(512,)``, ``(1, 512)``
+            or ``(1, 1, 512)``); pickled objects are refused.
+
+    Returns:
+        :class:`FaceEmbedding` with ``embedding`` ``(1, 512)`` float32.
+
+    Raises:
+        FaceEmbeddingError: missing or unreadable file, pickled content, or not
+            512 numbers.
+
+    Source:
+        Upstream MCLD data loader (``np.load`` of the saved ``face_embeds``,
+        zeros when absent); the NaN policy is ours.
+    """
+    try:
+        arr = np.load(os.fspath(path), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise FaceEmbeddingError(
+            "The saved face embedding could not be read (expected a .npy file of 512 numbers).", detail=f"{path}: {err}"
+        ) from err
+    if not isinstance(arr, np.ndarray) or arr.size != FACE_EMBEDDING_DIM or not np.issubdtype(arr.dtype, np.number):
+        raise FaceEmbeddingError(
+            "The saved face embedding has the wrong size (expected 512 numbers).",
+            detail=f"{path}: shape {getattr(arr, 'shape', None)}, dtype {getattr(arr, 'dtype', None)}",
+        )
+    emb = arr.astype(np.float32).reshape(1, FACE_EMBEDDING_DIM)
+    if not np.isfinite(emb).all():
+        message = "The saved face embedding contains invalid values (NaN); the face is generated without identity guidance."
+        warnings.warn(message, NoFaceWarning, stacklevel=2)
+        return FaceEmbedding(np.zeros((1, FACE_EMBEDDING_DIM), np.float32), "no_face", message=message)
+    return FaceEmbedding(emb, "ok", message="Face embedding loaded from file.")
