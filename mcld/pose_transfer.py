@@ -228,6 +228,31 @@ def _largest(people: Sequence) -> int:
     return int(np.argmax(areas))
 
 
+def _orientation_note(person, what: str) -> str | None:
+    """A note when a person is not upright (lying down or upside down).
+
+    MCLD was trained on upright DeepFashion photos; a rotated person is still
+    processed, but the visitor is told why the result may be poor. Uses the
+    torso axis neck -> mid-hip (COCO-18 keypoints 1, 8, 11) in pixels; ``None``
+    when those keypoints are not visible or the torso points down.
+    """
+    from .annotators.mediapipe_pose import VISIBILITY_THRESHOLD
+
+    vis = np.asarray(person.visibility)
+    if min(vis[1], vis[8], vis[11]) < VISIBILITY_THRESHOLD:
+        return None
+    scale = np.asarray(person.image_size, np.float64)
+    kp = np.asarray(person.keypoints, np.float64) * scale
+    dx, dy = (kp[8] + kp[11]) / 2 - kp[1]
+    if dy > abs(dx):
+        return None
+    state = "upside down" if dy < -abs(dx) else "lying down"
+    return (
+        f"The person in the {what} photo seems to be {state}; MCLD works best with upright, standing people, "
+        "so the result may be poor."
+    )
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[2], b[2]), min(a[3], b[3])
@@ -374,10 +399,14 @@ class PoseTransfer:
                     f"{len(people)} people were found in the {what} photo; using the largest (person {idx + 1}). "
                     "Click a person to choose another."
                 )
-            return idx, notes
-        if not 0 <= int(person_index) < len(people):
+        elif not 0 <= int(person_index) < len(people):
             raise ValueError(f"person_index {person_index} is out of range: {len(people)} people were found")
-        return int(person_index), notes
+        else:
+            idx = int(person_index)
+        note = _orientation_note(people[idx], what)
+        if note:
+            notes.append(note)
+        return idx, notes
 
     def _crop(self, photo: Image.Image, person):
         from .person_crop import crop_person
