@@ -360,8 +360,11 @@ def load_component_weights(
         try:
             from safetensors import safe_open
 
-            with safe_open(str(cached), framework="pt") as handle:
-                meta = handle.metadata() or {}
+            try:
+                with safe_open(str(cached), framework="pt") as handle:
+                    meta = handle.metadata() or {}
+            except Exception as err:  # SafetensorError: truncated / not safetensors
+                raise CheckpointError("The cached weight file is corrupt.", f"{cached}: {err}") from err
             stale = local_pth is not None and meta.get("source_fingerprint") != _fingerprint(local_pth)
             if not stale:
                 state = read_state_dict(cached)

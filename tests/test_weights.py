@@ -1,0 +1,189 @@
+"""Weight loading: full-size key maps, strict checks, corrupt files, safetensors cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from mcld.errors import CheckpointError, WeightsNotFoundError
+from mcld.models import FaceResampler, PoseGuider, build_denoising_unet, build_reference_unet
+from mcld.models.unets import load_config
+from mcld.pipeline_mcld import MCLDPipeline
+from mcld.tiny import load_pipeline_from_upstream_folder
+from mcld.weights import (
+    check_state_dict,
+    describe_missing_weights,
+    load_component_weights,
+    read_state_dict,
+    resolve_checkpoint,
+    weights_status,
+)
+
+
+def _keys(path):
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            name, shape = line.split("\t")[:2]
+            out[name] = tuple(int(x) for x in shape.strip("[]").split(", ") if x)
+    return out
+
+
+def _shapes(module):
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def full_keys(shared_dir):
+    folder = shared_dir / "golden" / "mcld_full_keys"
+    summary = json.loads((folder / "summary.json").read_text())
+    return folder, summary
+
+
+def test_full_size_modules_match_upstream_key_lists(full_keys):
+    """The released checkpoints' key lists map onto our full-size modules built on
+    the meta device: no missing or unexpected key, identical shapes."""
+    folder, summary = full_keys
+    config = load_config("sd15_unet_config.json")
+    for key, value in summary["sd15_unet_config_used"].items():
+        assert config[key] == value, key
+    with torch.device("meta"):
+        modules = {
+            "reference_unet": build_reference_unet(config, device="meta"),
+            "denoising_unet": build_denoising_unet(config, device="meta"),
+            "pose_guider": PoseGuider(**{k: v for k, v in load_config("pose_guider_config.json").items() if k[0] != "_"}),
+            "image_proj_model": FaceResampler(**{k: v for k, v in load_config("face_resampler_config.json").items() if k[0] != "_"}),
+        }
+    for name, module in modules.items():
+        expected = _keys(folder / f"keys_full_{name}.txt")
+        ours = _shapes(module)
+        assert sorted(set(expected) - set(ours)) == [], f"{name}: missing"
+        assert sorted(set(ours) - set(expected)) == [], f"{name}: unexpected"
+        assert {k for k in ours if ours[k] != expected[k]} == set(), f"{name}: shapes"
+        assert len(ours) == summary[name]["n_keys"]
+        assert sum(torch.Size(s).numel() for s in ours.values()) == summary[name]["n_params"]
+
+
+def test_strict_check_names_every_problem(mcld_golden_dir):
+    module = PoseGuider(conditioning_embedding_channels=32)
+    state = read_state_dict(mcld_golden_dir / "pose_guider.pth")
+    state.pop("blocks.3.bias")
+    state["extra.weight"] = torch.zeros(1)
+    state["conv_out.bias"] = torch.zeros(7)
+    with pytest.raises(CheckpointError) as info:
+        check_state_dict("pose_guider", module, state, source="pose_guider.pth")
+    text = str(info.value)
+    assert "blocks.3.bias" in text and "extra.weight" in text and "conv_out.bias: file (7,) vs model (32,)" in text
+    assert "pose_guider.pth" in info.value.user_message
+
+
+def test_reference_unet_accepts_only_the_documented_unused_head(mcld_golden_dir):
+    config = load_config(mcld_golden_dir / "unet_config.json")
+    module = build_reference_unet(config)
+    state = read_state_dict(mcld_golden_dir / "reference_unet.pth")
+    state["conv_out.weight"] = torch.zeros(4, 32, 3, 3)  # a stock SD UNet head: allowed, dropped
+    from mcld.weights import ALLOWED_UNUSED_KEYS
+
+    kept = check_state_dict("reference_unet", module, state, ALLOWED_UNUSED_KEYS["reference_unet"])
+    assert "conv_out.weight" not in kept
+    state["conv_in.extra"] = torch.zeros(1)
+    with pytest.raises(CheckpointError, match="conv_in.extra"):
+        check_state_dict("reference_unet", module, state, ALLOWED_UNUSED_KEYS["reference_unet"])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "not_a_state_dict"])
+def test_corrupt_files_raise_checkpoint_error(tmp_path, mcld_golden_dir, damage):
+    path = tmp_path / "pose_guider.pth"
+    data = (mcld_golden_dir / "pose_guider.pth").read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "garbage":
+        path.write_bytes(b"not a checkpoint" * 100)
+    else:
+        torch.save([torch.zeros(1)], path)
+    with pytest.raises(CheckpointError) as info:
+        read_state_dict(path)
+    assert info.value.user_message
+
+
+def test_file_names_and_missing_files(tmp_path, mcld_golden_dir):
+    shutil.copy(mcld_golden_dir / "image_proj_model.pth", tmp_path / "image_projector.pth")  # README name
+    assert resolve_checkpoint("face_resampler", tmp_path).name == "image_projector.pth"
+    with pytest.raises(WeightsNotFoundError) as info:
+        resolve_checkpoint("denoising_unet", tmp_path)
+    assert "denoising_unet.pth" in info.value.user_message
+    lines = describe_missing_weights(tmp_path, vae=tmp_path / "vae", image_encoder=tmp_path / "enc")
+    assert any(line.startswith("denoising_unet:") and "cannot be downloaded" in line for line in lines)
+    assert not any(line.startswith("face_resampler") for line in lines)
+    assert {s.component for s in weights_status(tmp_path)} >= {"denoising_unet", "vae", "image_encoder"}
+
+
+def test_hub_source_offline(tmp_path):
+    """Offline (HF_HUB_OFFLINE=1 in tests) a Hub id fails with a clear message,
+    and the start-up report says where each file would come from."""
+    with pytest.raises(WeightsNotFoundError) as info:
+        resolve_checkpoint("pose_guider", "Lotior/mcld", local_files_only=True)
+    assert "Lotior/mcld" in info.value.user_message
+    lines = describe_missing_weights("Lotior/mcld", cache_dir=tmp_path)
+    assert "pose_guider: not on disk; will be downloaded from https://huggingface.co/Lotior/mcld" in lines
+
+
+def test_safetensors_cache_is_written_and_preferred(tmp_path, mcld_golden_dir):
+    folder, cache = tmp_path / "weights", tmp_path / "cache"
+    folder.mkdir()
+    shutil.copy(mcld_golden_dir / "pose_guider.pth", folder / "pose_guider.pth")
+    original = read_state_dict(folder / "pose_guider.pth")
+
+    first = load_component_weights("pose_guider", PoseGuider(conditioning_embedding_channels=32), folder, cache_dir=cache)
+    cached = list(cache.rglob("pose_guider.safetensors"))
+    assert len(cached) == 1
+    (folder / "pose_guider.pth").unlink()  # later loads need no pickle at all
+    second = load_component_weights("pose_guider", PoseGuider(conditioning_embedding_channels=32), folder, cache_dir=cache)
+    for key, value in original.items():
+        assert torch.equal(first.state_dict()[key], value) and torch.equal(second.state_dict()[key], value)
+
+    # A changed source file makes the cache stale: the new weights are used.
+    changed = {k: v + 1 for k, v in original.items()}
+    torch.save(changed, folder / "pose_guider.pth")
+    import os
+
+    os.utime(folder / "pose_guider.pth", (1, 1))
+    third = load_component_weights("pose_guider", PoseGuider(conditioning_embedding_channels=32), folder, cache_dir=cache)
+    assert torch.equal(third.state_dict()["conv_in.bias"], changed["conv_in.bias"])
+
+    # float16 conversion option; a corrupt cache file is ignored with a warning.
+    half = load_component_weights(
+        "pose_guider", PoseGuider(conditioning_embedding_channels=32), folder, cache_dir=cache, fp16_cache=True
+    )
+    assert half.conv_in.weight.dtype == torch.float32  # module keeps its dtype; the file is float16
+    fp16_file = next(cache.rglob("pose_guider.fp16.safetensors"))
+    assert read_state_dict(fp16_file)["conv_in.weight"].dtype == torch.float16
+    cached[0].write_bytes(b"broken")
+    with pytest.warns(UserWarning, match="unusable cached weights"):
+        load_component_weights("pose_guider", PoseGuider(conditioning_embedding_channels=32), folder, cache_dir=cache)
+
+
+def test_from_pretrained_local_folder_matches_upstream_folder_loader(tmp_path, mcld_golden_dir, mcld_manifest):
+    """``from_pretrained`` on a local folder (meta-device build, strict loading,
+    safetensors conversion) gives the same pipeline as the folder loader."""
+    pipe = MCLDPipeline.from_pretrained(
+        mcld_golden_dir,
+        vae=mcld_golden_dir / "vae",
+        image_encoder=mcld_golden_dir / "image_encoder",
+        pose_guider_config=mcld_manifest["modules"]["pose_guider"]["kwargs"],
+        face_resampler_config=mcld_manifest["modules"]["image_proj_model"]["kwargs"],
+        cache_dir=tmp_path,
+    )
+    assert len(list(tmp_path.rglob("*.safetensors"))) == 4
+    other = load_pipeline_from_upstream_folder(mcld_golden_dir)
+    for name in ("reference_unet", "denoising_unet", "pose_guider", "face_resampler"):
+        mine, theirs = getattr(pipe, name).state_dict(), getattr(other, name).state_dict()
+        assert mine.keys() == theirs.keys()
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine), name
+    assert pipe.execution_mode == "reference"
+    assert pipe.scheduler.config.prediction_type == "v_prediction" and pipe.scheduler.config.rescale_betas_zero_snr
