@@ -277,6 +277,9 @@ class PoseTransfer:
             ("given box"), which is what tiny random weights need.
         tiny: The components are tiny random-weight models (tests, offline
             demo); reported in :attr:`mode` and in every result's settings.
+        model_size: Square resolution the diffusion model samples at (upstream
+            and the real weights: 512). Outputs are always resized to 512x352
+            and 256x176 as upstream's ``test.py`` does.
 
     Examples:
         >>> pt = PoseTransfer.tiny()
@@ -285,7 +288,20 @@ class PoseTransfer:
         (352, 512)
     """
 
-    def __init__(self, pipeline, densepose, face=None, pose_detector=None, *, use_detector: bool = True, tiny: bool = False):
+    def __init__(
+        self,
+        pipeline,
+        densepose,
+        face=None,
+        pose_detector=None,
+        *,
+        use_detector: bool = True,
+        tiny: bool = False,
+        model_size: int = 512,
+    ):
+        if model_size % 64 or not 64 <= model_size <= 1024:
+            raise ValueError(f"model_size must be a multiple of 64 in 64..1024, got {model_size}")
+        self.model_size = model_size
         self.pipeline = pipeline
         self.densepose = densepose
         self.face = face
@@ -295,12 +311,14 @@ class PoseTransfer:
 
     # ------------------------------------------------------------------ build
     @classmethod
-    def tiny(cls, seed: int = 0, device: str = "cpu") -> "PoseTransfer":
+    def tiny(cls, seed: int = 0, device: str = "cpu", model_size: int = 256) -> "PoseTransfer":
         """All components with tiny random weights: runs anywhere, offline.
 
         The output is not a picture of anyone; this mode exists so the whole
         path (and the UI) can run without the real weights. The face analyser
-        is the real insightface one when its model pack is on disk.
+        is the real insightface one when its model pack is on disk. The model
+        samples at ``model_size`` (256 by default, to stay fast on a CPU);
+        outputs are still 512x352 and 256x176.
         """
         from .annotators.densepose import DensePosePredictor
         from .tiny import build_tiny_pipeline
@@ -312,6 +330,7 @@ class PoseTransfer:
             None,
             use_detector=False,
             tiny=True,
+            model_size=model_size,
         )
 
     @classmethod
@@ -617,12 +636,15 @@ class PoseTransfer:
             face_embeds=source.face_embeds[None],
             num_inference_steps=int(num_inference_steps),
             guidance_scale=float(guidance_scale),
+            height=self.model_size,
+            width=self.model_size,
             generator=generator,
             callback_on_step_end=_on_step,
         )
         timings["sampling_s"] = time.perf_counter() - t1
         settings = {
             "mode": self.mode,
+            "model_size": self.model_size,
             "num_inference_steps": int(num_inference_steps),
             "guidance_scale": float(guidance_scale),
             "seed": int(seed),

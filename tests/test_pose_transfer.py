@@ -1,0 +1,128 @@
+"""The whole path on a real photo: MediaPipe -> crop -> DensePose -> UV texture -> MCLD.
+
+Real MediaPipe, tiny random weights for DensePose and MCLD (no download).
+Source ``reference_img_0.png``, target pose ``reference_img_1.png`` (issue: the spine).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from mcld import cli
+from mcld.errors import NoPersonError
+from mcld.pose_transfer import CROP_SIZE, PoseTransfer, iuv_to_pipeline_image, mirror_iuv
+
+STEPS = 2  # tiny random weights: the number of steps does not change what is checked
+
+
+@pytest.fixture(scope="module")
+def pt() -> PoseTransfer:
+    return PoseTransfer.tiny(seed=0)
+
+
+@pytest.fixture(scope="module")
+def source(pt, images_dir):
+    return pt.prepare_source(images_dir / "reference_img_0.png")
+
+
+@pytest.fixture(scope="module")
+def target(pt, images_dir):
+    return pt.prepare_target(images_dir / "reference_img_1.png")
+
+
+def _person_mask(pt, crop: np.ndarray) -> np.ndarray:
+    return pt._detector().segment(crop) > 0.5
+
+
+def test_skeleton_has_18_keypoints_inside_the_person(pt, source):
+    kp = source.pose.keypoints_px
+    assert kp.shape == (18, 2)
+    visible = source.pose.visible
+    # reference_img_0 is a three-quarter shot: knees and ankles are below the frame
+    assert visible.sum() >= 8, f"only {visible.sum()} of 18 keypoints visible"
+    assert visible[[0, 1, 2, 5, 8, 11]].all(), "nose, neck, shoulders and hips must be found"
+    mask = _person_mask(pt, source.crop)
+    # dilate by a few pixels: joints sit on the silhouette's edge (wrists, ankles)
+    import cv2
+
+    mask = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    h, w = mask.shape
+    pts = np.clip(np.round(kp[visible]).astype(int), [0, 0], [w - 1, h - 1])
+    inside = mask[pts[:, 1], pts[:, 0]]
+    assert inside.all(), f"keypoints outside the person: {np.flatnonzero(~inside)}"
+    skeleton = source.skeleton()
+    assert skeleton.shape == (CROP_SIZE[1], CROP_SIZE[0], 3) and skeleton.dtype == np.uint8
+
+
+def test_conditions_have_documented_shapes_and_ranges(source, target):
+    assert source.crop.shape == (512, 352, 3) and source.crop.dtype == np.uint8
+    for iuv in (source.iuv, target.iuv):
+        assert iuv.shape == (512, 352, 3) and iuv.dtype == np.uint8
+        parts = iuv[..., 0]
+        assert parts.max() <= 24
+        body = parts > 0
+        assert body.mean() > 0.02, "DensePose labelled almost nothing"
+        assert (iuv[~body][:, 1:] == 0).all(), "U, V must be 0 on the background"
+    assert source.texture.shape == (512, 512, 3) and source.texture.dtype == np.uint8
+    assert source.texture.any() and (source.texture == 0).any()
+    assert source.face_embeds.shape == (1, 512) and source.face_embeds.dtype == np.float32
+    assert source.face_status in {"ok", "no_face", "model_missing"}
+
+
+def test_output_sizes_and_seed_determinism(pt, source, target):
+    a = pt.generate(source, target, num_inference_steps=STEPS, seed=7)
+    b = pt.generate(source, target, num_inference_steps=STEPS, seed=7)
+    c = pt.generate(source, target, num_inference_steps=STEPS, seed=8)
+    assert a.image_512x352.size == (352, 512)
+    assert a.image_256x176.size == (176, 256)
+    assert a.settings["seed"] == 7 and a.settings["mode"] == "tiny"
+    arr_a, arr_b, arr_c = (np.asarray(r.image_512x352) for r in (a, b, c))
+    np.testing.assert_array_equal(arr_a, arr_b)
+    assert np.abs(arr_a.astype(int) - arr_c.astype(int)).max() > 0
+    assert arr_a.std() > 1.0, "output is a flat image"
+
+
+def test_mirror_iuv_swaps_left_and_right_parts():
+    iuv = np.zeros((4, 6, 3), np.uint8)
+    iuv[1, 1] = (3, 10, 20)  # right hand at x=1
+    iuv[2, 4] = (1, 30, 40)  # torso back at x=4 stays torso back
+    out = mirror_iuv(iuv)
+    assert tuple(out[1, 4]) == (4, 10, 20)
+    assert tuple(out[2, 1]) == (1, 30, 40)
+    np.testing.assert_array_equal(mirror_iuv(out), iuv)
+    pil = iuv_to_pipeline_image(iuv)
+    assert pil.getpixel((1, 1)) == (20, 10, 3)  # R = V, G = U, B = I as upstream reads its PNGs
+
+
+def test_no_person_is_a_clear_error(pt):
+    blank = np.full((300, 200, 3), 200, np.uint8)
+    with pytest.raises(NoPersonError) as err:
+        pt.prepare_source(blank)
+    assert "No person" in err.value.user_message
+
+
+def test_cli_generate_and_batch(tmp_path, images_dir):
+    out = tmp_path / "out.png"
+    rc = cli.main(
+        ["generate", "--tiny", "--steps", "1", "--source", str(images_dir / "reference_img_0.png"),
+         "--target-pose", str(images_dir / "reference_img_2.png"), "--out", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    from PIL import Image
+
+    assert Image.open(out).size == (352, 512)
+
+    pairs = tmp_path / "pairs.csv"
+    with open(pairs, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["source", "target", "out"])
+        w.writerow([images_dir / "reference_img_3.png", images_dir / "reference_img_4.png", "ok.png"])
+        w.writerow([tmp_path / "missing.png", images_dir / "reference_img_4.png", "bad.png"])
+    rc = cli.main(["batch", "--tiny", "--steps", "1", "--size", "256x176", "--pairs", str(pairs), "--out-dir", str(tmp_path / "res")])
+    assert rc == 1  # one bad row
+    assert Image.open(tmp_path / "res" / "ok.png").size == (176, 256)
+    assert not (tmp_path / "res" / "bad.png").exists()
