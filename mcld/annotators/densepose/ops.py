@@ -46,24 +46,6 @@ def _sample_coords(
     return start.view(-1, 1, 1) + p * b + i * b / grid.to(dt).view(-1, 1, 1)
 
 
-def _bilinear_terms(coord: torch.Tensor, size: int):
-    """Per-axis bilinear terms of torchvision's ``bilinear_interpolate``.
-
-    Returns ``(valid, low, high, l, h)``: samples outside ``[-1, size]`` are
-    invalid (contribute 0); others are clamped to ``>= 0``; ``low`` is
-    ``floor`` clamped to ``size - 1`` (where the coordinate is set to ``low``).
-    """
-    valid = (coord >= -1.0) & (coord <= size)
-    c = coord.clamp(min=0)
-    low = c.floor().long()
-    at_edge = low >= size - 1
-    low = torch.where(at_edge, torch.full_like(low, size - 1), low)
-    high = torch.where(at_edge, low, low + 1)
-    c = torch.where(at_edge, low.to(c.dtype), c)
-    frac = c - low.to(c.dtype)
-    return valid, low, high, frac, 1.0 - frac
-
-
 def roi_align(
     features: torch.Tensor,
     boxes: torch.Tensor,
@@ -115,8 +97,8 @@ def roi_align(
     num = boxes.shape[0]
     if num == 0:
         return features.new_zeros((0, chans, ph, pw))
-    dt = features.dtype
-    boxes = boxes.to(device=features.device, dtype=dt)
+    dt, dev = features.dtype, features.device
+    boxes = boxes.to(device=dev, dtype=dt)
     if boxes.shape[1] == 4:
         batch_idx = torch.zeros(num, dtype=torch.long, device=features.device)
         coords = boxes
@@ -149,37 +131,66 @@ def roi_align(
 
     ys = _sample_coords(y0, bin_h, ph, grid_h, gh_max)  # (K, ph, gh)
     xs = _sample_coords(x0, bin_w, pw, grid_w, gw_max)  # (K, pw, gw)
-    y_valid, y_lo, y_hi, ly, hy = _bilinear_terms(ys, height)
-    x_valid, x_lo, x_hi, lx, hx = _bilinear_terms(xs, width)
-    if sampling_ratio <= 0:
-        y_valid = y_valid & (torch.arange(gh_max, device=features.device).view(1, 1, -1) < grid_h.view(-1, 1, 1))
-        x_valid = x_valid & (torch.arange(gw_max, device=features.device).view(1, 1, -1) < grid_w.view(-1, 1, 1))
+    # torchvision: a sample outside [-1, size] contributes 0 (but still counts).
+    y_valid = (ys >= -1.0) & (ys <= height)
+    x_valid = (xs >= -1.0) & (xs <= width)
 
-    ny, nx = ph * gh_max, pw * gw_max
-    y_valid, y_lo, y_hi, ly, hy = (t.reshape(num, ny, 1) for t in (y_valid, y_lo, y_hi, ly, hy))
-    x_valid, x_lo, x_hi, lx, hx = (t.reshape(num, 1, nx) for t in (x_valid, x_lo, x_hi, lx, hx))
+    # Per-axis bilinear terms, laid out (grid, K, pooled) so that the samples
+    # of one bin sit in separate contiguous slabs (cheap sum, no strided reduce).
+    y_lo, y_hi, ly, hy = _axis_terms(ys, height)
+    x_lo, x_hi, lx, hx = _axis_terms(xs, width)
+    if sampling_ratio <= 0:  # samples beyond a RoI's own grid are masked out
+        y_valid = y_valid & (torch.arange(gh_max, device=dev).view(1, 1, -1) < grid_h.view(-1, 1, 1))
+        x_valid = x_valid & (torch.arange(gw_max, device=dev).view(1, 1, -1) < grid_w.view(-1, 1, 1))
+
+    def yt(t):  # (K, ph, gh) -> (gh, 1, K, ph, 1)
+        return t.permute(2, 0, 1).reshape(gh_max, 1, num, ph, 1)
+
+    def xt(t):  # (K, pw, gw) -> (1, gw, K, 1, pw)
+        return t.permute(2, 0, 1).reshape(1, gw_max, num, 1, pw)
+
+    y_valid, y_lo, y_hi, ly, hy = (yt(t) for t in (y_valid, y_lo, y_hi, ly, hy))
+    x_valid, x_lo, x_hi, lx, hx = (xt(t) for t in (x_valid, x_lo, x_hi, lx, hx))
     mask = (y_valid & x_valid).to(dt)
-    base = (batch_idx * (height * width)).view(num, 1, 1)
+    base = (batch_idx * (height * width)).view(1, 1, num, 1, 1)
     corners = (
-        (base + y_lo * width + x_lo, hy * hx),
-        (base + y_lo * width + x_hi, hy * lx),
-        (base + y_hi * width + x_lo, ly * hx),
-        (base + y_hi * width + x_hi, ly * lx),
+        (base + y_lo * width + x_lo, hy * hx * mask),
+        (base + y_lo * width + x_hi, hy * lx * mask),
+        (base + y_hi * width + x_lo, ly * hx * mask),
+        (base + y_hi * width + x_hi, ly * lx * mask),
     )
+    full = (gh_max, gw_max, num, ph, pw)
+    corners = tuple((i.expand(full), w.expand(full)) for i, w in corners)
     flat = features.permute(0, 2, 3, 1).reshape(bsz * height * width, chans)
 
     out = features.new_empty((num, chans, ph, pw))
-    step = max(1, _ROI_ALIGN_CHUNK_ELEMENTS // max(1, ny * nx * chans))
+    step = max(1, _ROI_ALIGN_CHUNK_ELEMENTS // max(1, ph * pw * gh_max * gw_max * chans))
     for s in range(0, num, step):
         e = min(num, s + step)
         acc = None
         for idx, weight in corners:
-            term = flat[idx[s:e].reshape(-1)].view(e - s, ny, nx, chans) * weight[s:e].unsqueeze(-1)
-            acc = term if acc is None else acc + term
-        acc = acc * mask[s:e].unsqueeze(-1)
-        acc = acc.view(e - s, ph, gh_max, pw, gw_max, chans).sum(dim=(2, 4))
-        out[s:e] = (acc / count[s:e].view(-1, 1, 1, 1)).permute(0, 3, 1, 2)
+            i = idx[:, :, s:e].reshape(-1)
+            w = weight[:, :, s:e].reshape(-1, 1)
+            term = flat.index_select(0, i)
+            acc = term.mul_(w) if acc is None else acc.addcmul_(term, w)
+        acc = acc.view(gh_max * gw_max, (e - s) * ph * pw, chans).sum(dim=0)
+        acc = acc / count[s:e].repeat_interleave(ph * pw).view(-1, 1)
+        out[s:e] = acc.view(e - s, ph, pw, chans).permute(0, 3, 1, 2)
     return out
+
+
+def _axis_terms(coord: torch.Tensor, size: int):
+    """torchvision's per-axis bilinear terms: clamp to >= 0, ``low = floor``,
+    at or past ``size - 1`` both neighbours are ``size - 1`` with the
+    coordinate set to it. Returns ``(low, high, frac, 1 - frac)``."""
+    c = coord.clamp(min=0)
+    low = c.floor().long()
+    at_edge = low >= size - 1
+    low = torch.where(at_edge, torch.full_like(low, size - 1), low)
+    high = torch.where(at_edge, low, low + 1)
+    c = torch.where(at_edge, low.to(c.dtype), c)
+    frac = c - low.to(c.dtype)
+    return low, high, frac, 1.0 - frac
 
 
 def box_area(boxes: torch.Tensor) -> torch.Tensor:

@@ -334,8 +334,9 @@ class DensePosePredictor:
 
         Deterministic for a given ``seed`` (the global RNG is left untouched).
         FrozenBN statistics are identity; U/V deconvs are scaled and biased so
-        U, V land near 0.5. Random weights rarely score a proposal above the
-        0.05 threshold: pass ``boxes=`` when calling it.
+        U, V land near 0.5. The person logit of the box classifier is biased
+        far below background, so the detector finds nobody (an empty result,
+        cheaply): pass ``boxes=`` when calling it, as the app's tiny mode does.
         """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -345,6 +346,9 @@ class DensePosePredictor:
                 for layer in (pred.u_lowres, pred.v_lowres):
                     layer.weight.mul_(0.05)
                     layer.bias.fill_(0.5)
+                cls_score = model.roi_heads.box_predictor.cls_score
+                cls_score.weight.mul_(0.01)
+                cls_score.bias.copy_(torch.tensor([-10.0] * TINY_CONFIG.num_classes + [10.0]))
         return cls(model.to(device))
 
     # ----------------------------------------------------------------- helpers
@@ -426,7 +430,7 @@ class DensePosePredictor:
             if return_intermediates:
                 extras.update({k: v for k, v in det.items() if k not in ("boxes", "scores")})
         else:
-            boxes_r = torch.from_numpy(given).to(dev)
+            boxes_r = torch.tensor(given, dtype=torch.float32, device=dev)  # a copy: scaled in place below
             boxes_r[:, 0::2] *= res_w / orig_w
             boxes_r[:, 1::2] *= res_h / orig_h
             scores = torch.ones(boxes_r.shape[0], dtype=torch.float32, device=dev)
