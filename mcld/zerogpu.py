@@ -1,0 +1,47 @@
+"""ZeroGPU time requests for the Space (``spaces.GPU(duration=...)``).
+
+ZeroGPU gives a function a GPU for at most the seconds it asks for; asking for
+too little aborts the run, asking for much more lowers the visitor's queue
+priority. :func:`gpu_duration` turns the request into seconds. All
+calibration constants live here.
+
+The constants are a conservative first estimate (to be calibrated from
+``make bench`` on the Space's GPU): SD-1.5-sized denoising UNet + ReferenceNet
+at 512x512 with classifier-free guidance is about 0.15-0.3 s per step on an
+H100/A100 slice; DensePose R-101 and the UV texture about 1-2 s per photo; model
+transfer to the GPU on the first call a few seconds.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GPU_OVERHEAD_S", "GPU_SECONDS_PER_STEP", "GPU_CONDITIONS_S", "GPU_MAX_S", "gpu_duration"]
+
+#: Fixed cost per call: moving weights to the GPU, VAE encode/decode, CLIP.
+GPU_OVERHEAD_S = 15.0
+#: Seconds per denoising step per image (UNet + ReferenceNet, CFG batch of 2).
+GPU_SECONDS_PER_STEP = 0.6
+#: DensePose + UV texture + face embedding for the source and the target photo.
+GPU_CONDITIONS_S = 6.0
+#: ZeroGPU's ceiling for one call.
+GPU_MAX_S = 120
+
+
+def gpu_duration(num_inference_steps: int, num_images: int = 1) -> int:
+    """Seconds of GPU to request for one generation call.
+
+    Args:
+        num_inference_steps: Denoising steps (1..100).
+        num_images: Images generated in the call.
+
+    Returns:
+        Whole seconds in ``[1, GPU_MAX_S]``:
+        ``overhead + conditions + steps * images * per_step``, rounded up.
+
+    Raises:
+        ValueError: non-positive steps or image count.
+    """
+    steps, images = int(num_inference_steps), int(num_images)
+    if steps < 1 or images < 1:
+        raise ValueError(f"num_inference_steps and num_images must be >= 1, got {num_inference_steps}, {num_images}")
+    seconds = GPU_OVERHEAD_S + GPU_CONDITIONS_S + steps * images * GPU_SECONDS_PER_STEP
+    return int(min(GPU_MAX_S, max(1, -(-seconds // 1))))
