@@ -222,3 +222,10 @@ def test_ops_same_on_cuda():
     boxes = torch.cat([rois, rois + 1])
     scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
     assert nms(boxes.cuda(), scores.cuda(), 0.5).cpu().tolist() == nms(boxes, scores, 0.5).tolist()
+
+
+def test_roi_align_aligned_empty_roi_adaptive_is_zero():
+    # aligned, adaptive sampling, zero-size RoI: ceil(0 / P) = 0 samples -> bin value 0
+    assert _one([[1, 1, 1, 1]], aligned=True, sampling_ratio=0).item() == 0.0
+    with pytest.raises(ValueError):
+        _one([[0, 0, float("nan"), 2]], aligned=False)

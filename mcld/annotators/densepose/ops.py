@@ -32,6 +32,8 @@ DEFAULT_SCALE_CLAMP = math.log(1000.0 / 16)
 # Elements (rois x samples x channels) gathered at once by roi_align; bounds the
 # peak memory of the four corner gathers (~4 bytes each, float32).
 _ROI_ALIGN_CHUNK_ELEMENTS = 1 << 24
+# IoU entries computed at once by batched_nms.
+_NMS_CHUNK_ELEMENTS = 1 << 22
 
 
 def _sample_coords(
@@ -80,7 +82,8 @@ def roi_align(
         ``(K, C, P_h, P_w)`` tensor, same dtype and device as ``features``.
 
     Raises:
-        ValueError: ``features`` is not 4-D or ``boxes`` is not ``(K, 4|5)``.
+        ValueError: ``features`` is not 4-D, ``boxes`` is not ``(K, 4|5)`` or
+            holds non-finite values.
 
     Source:
         torchvision ``torchvision/csrc/ops/cpu/roi_align_kernel.cpp``
@@ -92,6 +95,8 @@ def roi_align(
         raise ValueError(f"features must be (B, C, H, W), got shape {tuple(features.shape)}")
     if boxes.dim() != 2 or boxes.shape[1] not in (4, 5):
         raise ValueError(f"boxes must be (K, 4) or (K, 5), got shape {tuple(boxes.shape)}")
+    if not bool(torch.isfinite(boxes).all()):
+        raise ValueError("roi_align boxes contain NaN or infinite values")
     ph, pw = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     bsz, chans, height, width = features.shape
     num = boxes.shape[0]
@@ -123,14 +128,14 @@ def roi_align(
         grid_h = torch.full((num,), sampling_ratio, dtype=torch.long, device=features.device)
         grid_w = grid_h
         gh_max = gw_max = sampling_ratio
-    else:
-        grid_h = torch.ceil(roi_h / ph).long().clamp(min=1)
-        grid_w = torch.ceil(roi_w / pw).long().clamp(min=1)
-        gh_max, gw_max = int(grid_h.max()), int(grid_w.max())
+    else:  # adaptive: ceil(roi / P) samples, possibly 0 (then the bin is 0)
+        grid_h = torch.ceil(roi_h / ph).long().clamp(min=0)
+        grid_w = torch.ceil(roi_w / pw).long().clamp(min=0)
+        gh_max, gw_max = max(1, int(grid_h.max())), max(1, int(grid_w.max()))
     count = (grid_h * grid_w).clamp(min=1).to(dt)
 
-    ys = _sample_coords(y0, bin_h, ph, grid_h, gh_max)  # (K, ph, gh)
-    xs = _sample_coords(x0, bin_w, pw, grid_w, gw_max)  # (K, pw, gw)
+    ys = _sample_coords(y0, bin_h, ph, grid_h.clamp(min=1), gh_max)  # (K, ph, gh)
+    xs = _sample_coords(x0, bin_w, pw, grid_w.clamp(min=1), gw_max)  # (K, pw, gw)
     # torchvision: a sample outside [-1, size] contributes 0 (but still counts).
     y_valid = (ys >= -1.0) & (ys <= height)
     x_valid = (xs >= -1.0) & (xs <= width)
@@ -306,8 +311,12 @@ def batched_nms(
     order = torch.sort(scores, descending=True, stable=True).indices
     b = boxes[order].float()
     cls = idxs[order]
-    over = box_iou(b, b) > iou_threshold
-    over &= cls[:, None] == cls[None, :]
+    n = b.shape[0]
+    over = torch.empty((n, n), dtype=torch.bool, device=b.device)
+    rows = max(1, _NMS_CHUNK_ELEMENTS // n)  # bounds the float temporaries of the IoU
+    for s in range(0, n, rows):
+        e = min(n, s + rows)
+        over[s:e] = (box_iou(b[s:e], b) > iou_threshold) & (cls[s:e, None] == cls[None, :])
     over = torch.triu(over, diagonal=1)
     return order[_greedy_keep(over)]
 
