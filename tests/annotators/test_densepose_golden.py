@@ -147,7 +147,9 @@ def _plain_arrays(golden) -> list[tuple[str, str]]:
     return pairs
 
 
-def _match_rows(ours: np.ndarray, ours_logits: np.ndarray, ref: np.ndarray, ref_logits: np.ndarray, max_dist: float) -> np.ndarray:
+def _match_rows(
+    ours: np.ndarray, ours_logits: np.ndarray, ref: np.ndarray, ref_logits: np.ndarray, max_dist: float
+) -> np.ndarray:
     """One-to-one match of ``ref`` boxes to ``ours`` (-1 where no partner).
 
     A partner lies within ``max_dist`` px on every coordinate; among several

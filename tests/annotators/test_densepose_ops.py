@@ -92,7 +92,9 @@ def _reference_roi_align(feat: np.ndarray, rois: np.ndarray, ph: int, pw: int, s
             xh = xl + 1
         ly, lx = y - yl, x - xl
         f = feat[b]
-        return (1 - ly) * (1 - lx) * f[:, yl, xl] + (1 - ly) * lx * f[:, yl, xh] + ly * (1 - lx) * f[:, yh, xl] + ly * lx * f[:, yh, xh]
+        top = (1 - lx) * f[:, yl, xl] + lx * f[:, yl, xh]
+        bottom = (1 - lx) * f[:, yh, xl] + lx * f[:, yh, xh]
+        return (1 - ly) * top + ly * bottom
 
     for k, (b, x0, y0, x1, y1) in enumerate(rois):
         sx, sy, ex, ey = x0 * scale - off, y0 * scale - off, x1 * scale - off, y1 * scale - off

@@ -86,7 +86,8 @@ def test_tiny_given_box_contract(tiny, photo):
     np.testing.assert_array_equal(iuv[y : y + h, x : x + w, 0], res.labels[0])
     fg = res.labels[0] > 0
     assert fg.any(), "tiny model should label some pixels"
-    np.testing.assert_array_equal(iuv[y : y + h, x : x + w, 1][fg], (res.uv[0][0][fg] * np.float32(255)).astype(np.uint8))
+    expected_u = (res.uv[0][0][fg] * np.float32(255)).astype(np.uint8)
+    np.testing.assert_array_equal(iuv[y : y + h, x : x + w, 1][fg], expected_u)
 
 
 def test_tiny_is_deterministic_and_input_types_agree(tiny, photo):
@@ -149,7 +150,11 @@ def test_match_state_dict_strict_but_ignores_legacy_keys(densepose_golden_dir):
     sd = load_state_dict_file(densepose_golden_dir / "model_final_tiny.pth")
     cfg = DensePoseConfig.from_state_dict(sd)
     model = DensePoseRCNN(cfg)
-    extra = dict(sd, pixel_mean=torch.zeros(3, 1, 1), **{"proposal_generator.anchor_generator.cell_anchors.0": torch.zeros(3, 4)})
+    legacy = {
+        "pixel_mean": torch.zeros(3, 1, 1),
+        "proposal_generator.anchor_generator.cell_anchors.0": torch.zeros(3, 4),
+    }
+    extra = dict(sd, **legacy)
     assert set(match_state_dict(model, extra)) == set(sd)
     broken = dict(sd, surprise=torch.zeros(1))
     del broken["roi_heads.box_head.fc1.weight"]

@@ -40,7 +40,9 @@ class FrozenBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` float -> same shape."""
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training=False, eps=self.eps)
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, training=False, eps=self.eps
+        )
 
 
 class Conv2dNorm(nn.Conv2d):
@@ -129,7 +131,8 @@ class ResNet(nn.Module):
         super().__init__()
         self.stem = BasicStem(3, cfg.stem_out_channels)
         c_in = cfg.stem_out_channels
-        for i, (n, c_out, c_mid) in enumerate(zip(cfg.num_blocks, cfg.stage_out_channels, cfg.stage_bottleneck_channels)):
+        stages = zip(cfg.num_blocks, cfg.stage_out_channels, cfg.stage_bottleneck_channels)
+        for i, (n, c_out, c_mid) in enumerate(stages):
             blocks = []
             for b in range(n):
                 stride = 2 if (b == 0 and i > 0) else 1

@@ -304,7 +304,9 @@ def resolve_weights(
     )
 
 
-def match_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> dict:
+def match_state_dict(
+    model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint"
+) -> dict:
     """Check ``state_dict`` against ``model`` strictly (ignoring
     :data:`IGNORED_KEY_PREFIXES`) and return the dict to load.
 

@@ -274,7 +274,9 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
         our own vectorised resolution of the greedy order.
     """
     if boxes.dim() != 2 or boxes.shape[-1] != 4 or scores.shape != boxes.shape[:1]:
-        raise ValueError(f"nms expects boxes (N, 4) and scores (N,), got {tuple(boxes.shape)} and {tuple(scores.shape)}")
+        raise ValueError(
+            f"nms expects boxes (N, 4) and scores (N,), got {tuple(boxes.shape)} and {tuple(scores.shape)}"
+        )
     return batched_nms(boxes, scores, torch.zeros_like(scores, dtype=torch.long), iou_threshold)
 
 

@@ -114,7 +114,9 @@ def preprocess_image(image_rgb: np.ndarray, cfg: DensePoseConfig) -> tuple[torch
     return x.unsqueeze(0), (new_h, new_w), resized
 
 
-def chart_to_labels_uv(chart: ChartOutput, index: int, box_xywh: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def chart_to_labels_uv(
+    chart: ChartOutput, index: int, box_xywh: tuple[int, int, int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Resample the 112x112 chart of box ``index`` to its integer box size.
 
     Args:
@@ -188,8 +190,9 @@ class DensePoseResult:
         Returns:
             ``(H, W, 3)`` uint8 with channels ``(I, U * 255, V * 255)`` pasted
             at the integer box, zeros elsewhere (U*255 computed in float32,
-            truncated to uint8). Written with ``cv2.imwrite`` as MCLD does, I
-            lands in the PNG's blue channel.
+            truncated to uint8; values are clipped to [0, 255] first, which
+            changes nothing for U, V in [0, 1]). Written with ``cv2.imwrite``
+            as MCLD does, I lands in the PNG's blue channel.
 
         Raises:
             NoPersonError: no detection.
@@ -435,7 +438,12 @@ class DensePosePredictor:
             boxes_r[:, 1::2] *= res_h / orig_h
             scores = torch.ones(boxes_r.shape[0], dtype=torch.float32, device=dev)
         if return_intermediates:
-            extras.update(features={k: v for k, v in features.items()}, boxes_resized=boxes_r.clone(), image_size_resized=(res_h, res_w), input_tensor=x)
+            extras.update(
+                features=dict(features),
+                boxes_resized=boxes_r.clone(),
+                image_size_resized=(res_h, res_w),
+                input_tensor=x,
+            )
 
         # 4. DensePose branch on all boxes at once.
         if boxes_r.shape[0] == 0:
