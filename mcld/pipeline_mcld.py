@@ -123,20 +123,21 @@ def _resize_pil(image: PIL.Image.Image, height: int, width: int) -> PIL.Image.Im
     return image
 
 
-def _image_to_tensor(image: ImageLike, name: str, height: Optional[int], width: Optional[int]) -> torch.Tensor:
+def _image_to_tensor(
+    image: ImageLike, name: str, height: int, width: int, check_tensor_size: bool = True
+) -> torch.Tensor:
     """One image (PIL, ``(H, W, 3)`` uint8 array, or tensor) -> ``(B, 3, H, W)`` float32 in [0, 1].
 
     PIL images and arrays are bicubic-resized to ``(height, width)`` when given.
-    Tensors must be ``(3, H, W)`` or ``(B, 3, H, W)`` float in ``[0, 1]`` and
-    already of that size.
+    Tensors must be ``(3, H, W)`` or ``(B, 3, H, W)`` float in ``[0, 1]`` and,
+    if ``check_tensor_size``, already of that size.
     """
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
             raise ValueError(f"{name}: arrays must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
         image = PIL.Image.fromarray(image)
     if isinstance(image, PIL.Image.Image):
-        if height is not None:
-            image = _resize_pil(image, height, width)
+        image = _resize_pil(image, height, width)
         return _pil_to_tensor(image)[None]
     if isinstance(image, torch.Tensor):
         tensor = image[None] if image.ndim == 3 else image
@@ -147,7 +148,7 @@ def _image_to_tensor(image: ImageLike, name: str, height: Optional[int], width: 
         lo, hi = float(tensor.min()), float(tensor.max())
         if lo < 0.0 or hi > 1.0:
             raise ValueError(f"{name}: tensor values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
-        if height is not None and tuple(tensor.shape[-2:]) != (height, width):
+        if check_tensor_size and tuple(tensor.shape[-2:]) != (height, width):
             raise ValueError(
                 f"{name}: tensor size {tuple(tensor.shape[-2:])} differs from (height, width) = {(height, width)}; "
                 "resize it first or pass a PIL image"
@@ -545,18 +546,20 @@ class MCLDPipeline(DiffusionPipeline):
         Raises:
             ValueError / TypeError: For unusable inputs (named).
         """
-        def stack(value, name, resize):
+        def stack(value, name, check_size):
             if isinstance(value, (list, tuple)):
-                items = [_image_to_tensor(v, f"{name}[{i}]", height if resize else None, width) for i, v in enumerate(value)]
-                if not resize:
-                    items = [_resize_for_stack(t, items[0].shape[-2:]) for t in items]
+                items = [_image_to_tensor(v, f"{name}[{i}]", height, width, check_size) for i, v in enumerate(value)]
+                if any(t.shape[0] != 1 for t in items):
+                    raise ValueError(f"{name}: a list holds K single images (one per reference), got batched tensors")
+                items = [_resize_for_stack(t, items[0].shape[-2:]) for t in items]
                 return torch.stack([t[0] for t in items])[None]
             if isinstance(value, torch.Tensor) and value.ndim == 5:
-                return _five_d(value, name, height if resize else None, width)
-            return _image_to_tensor(value, name, height if resize else None, width)[:, None]
+                return _five_d(value, name, height, width, check_size)
+            return _image_to_tensor(value, name, height, width, check_size)[:, None]
 
-        source = stack(source_image, "source_image", resize=not isinstance(source_image, torch.Tensor))
-        texture = stack(texture_map, "texture_map", resize=True)
+        # The source photo only feeds CLIP, so a tensor of any size is accepted.
+        source = stack(source_image, "source_image", check_size=False)
+        texture = stack(texture_map, "texture_map", check_size=True)
         iuv = _image_to_tensor(target_iuv, "target_iuv", height, width)
         batch = max(source.shape[0], texture.shape[0], iuv.shape[0])
         for name, tensor in (("source_image", source), ("texture_map", texture), ("target_iuv", iuv)):
@@ -984,8 +987,8 @@ def _resize_for_stack(tensor: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(tensor, size=tuple(size), mode="bicubic", antialias=True).clamp(0, 1)
 
 
-def _five_d(value: torch.Tensor, name: str, height, width) -> torch.Tensor:
+def _five_d(value: torch.Tensor, name: str, height: int, width: int, check_size: bool) -> torch.Tensor:
     """Validate a ``(B, K, 3, H, W)`` tensor of K references."""
     batch, refs = value.shape[:2]
-    flat = _image_to_tensor(value.reshape(batch * refs, *value.shape[2:]), name, height, width)
+    flat = _image_to_tensor(value.reshape(batch * refs, *value.shape[2:]), name, height, width, check_size)
     return flat.reshape(batch, refs, *flat.shape[1:])
