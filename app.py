@@ -25,6 +25,7 @@ import numpy as np
 import spaces
 
 from mcld.errors import MCLDError
+from mcld.gradio_photo import PhotoInput
 from mcld.image_utils import MAX_FILE_BYTES
 from mcld.schedulers import SCHEDULERS
 from mcld.zerogpu import gpu_duration
@@ -382,7 +383,7 @@ def build_demo() -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### 1. Source person")
                 with gr.Row():
-                    source_image = gr.Image(type="filepath", label="Source photo", height=320, elem_id="source-image")
+                    source_image = PhotoInput(label="Source photo", height=320, elem_id="source-image")
                     source_overlay = gr.Image(
                         label="Detected people (click one to choose)", interactive=False, height=320, elem_id="source-overlay"
                     )
@@ -394,7 +395,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Tabs():
                     with gr.Tab("From a photo", id="photo-tab") as photo_tab:
                         with gr.Row():
-                            target_image = gr.Image(type="filepath", label="Target-pose photo", height=320, elem_id="target-image")
+                            target_image = PhotoInput(label="Target-pose photo", height=320, elem_id="target-image")
                             target_overlay = gr.Image(
                                 label="Detected people (click one to choose)", interactive=False, height=320, elem_id="target-overlay"
                             )
