@@ -89,7 +89,7 @@ def pipe():
 def _run(pipe, composed, textures, parsing_attention, debug=None, seed=3):
     return generate_edit(
         pipe, composed, _iuv(), parsing_attention=parsing_attention, reference_textures=textures,
-        model_size=MODEL, num_inference_steps=2, seed=seed, debug_capture=debug, output_type="pt",
+        model_size=MODEL, num_inference_steps=1, seed=seed, debug_capture=debug, output_type="pt",
     )
 
 
@@ -114,7 +114,7 @@ def test_option_off_is_bit_identical_to_the_plain_pipeline(pipe, composed, textu
     plain = pipe(
         source_image=Image.fromarray(composed.source_image), texture_map=Image.fromarray(composed.texture),
         target_iuv=iuv_to_pipeline_image(_iuv()), face_embeds=composed.face_embeds[None],
-        num_inference_steps=2, height=MODEL, width=MODEL, generator=torch.Generator().manual_seed(3), output_type="pt",
+        num_inference_steps=1, height=MODEL, width=MODEL, generator=torch.Generator().manual_seed(3), output_type="pt",
     )
     assert torch.equal(off.latents, plain.latents)
     assert torch.equal(off.images, plain.images)
