@@ -39,6 +39,16 @@ re-laid out as the 512x512 SMPL-UV texture.
 Every photo must be in the same frame as its IUV and parsing (the 352x512
 person crop of :class:`mcld.pose_transfer.SourceConditions`).
 
+Running an edit: :func:`edit` (photos -> :func:`prepare_edit_sources` ->
+:func:`compose_conditions` -> :func:`generate_edit`). By default the composed
+conditions go through plain MCLD (one reference: the composed texture),
+bit-identical to :meth:`mcld.pose_transfer.PoseTransfer.generate`. With
+``parsing_attention=True`` each photo owning texels is its own ReferenceNet
+reference (its own full texture map) and
+:class:`mcld.parsing_attention.ParsingAttentionMask` lets each target location
+read only the tokens of the photo that owns its region (TruePose-style
+parsing-guided attention, no training).
+
 Source:
     Our own, on the MCLD conditioning of Liu et al., "MCLD: Multi-focal
     Conditioned Latent Diffusion for Person Image Synthesis", CVPR 2025
