@@ -536,7 +536,9 @@ def generate_edit(
     missing = [p for p in photos if reference_textures is None or p not in reference_textures]
     if missing:
         raise ValueError(f"parsing_attention needs the own texture of photos {missing} (reference_textures)")
-    mask_fn = parsing_attention_from_composition(composed, target_iuv, photos, record=debug_capture is not None)
+    mask_fn = parsing_attention_from_composition(
+        composed, target_iuv, photos, record=debug_capture is not None, device=pipeline._execution_device
+    )
     textures = [Image.fromarray(np.asarray(reference_textures[p], np.uint8)) for p in photos]
     with use_reference_attention_mask(pipeline, mask_fn):
         out = pipeline(texture_map=textures, **kwargs)

@@ -119,6 +119,9 @@ class ParsingAttentionMask:
             texture frame: where reference ``k``'s tokens may be read
             (photo ``reference_photos[k]`` contributed the texel).
         record: Keep every returned mask in :attr:`masks` (tests, debugging).
+        device: Where the masks are built and cached (the pipeline's execution
+            device, so that they are not copied to the GPU at every step);
+            ``None``: CPU.
 
     Attributes:
         masks: ``{layer name: (B, L_q, L_q + sum L_k) bool}`` of the last
@@ -140,6 +143,7 @@ class ParsingAttentionMask:
         reference_photos: Sequence[int],
         reference_ownership: Sequence[np.ndarray],
         record: bool = False,
+        device=None,
     ):
         parts = np.asarray(target_parts)
         if parts.ndim != 2 or not np.issubdtype(parts.dtype, np.integer):
@@ -165,6 +169,7 @@ class ParsingAttentionMask:
         self._parts = torch.from_numpy(np.where((parts >= 0) & (parts <= 24), parts, 0).astype(np.int64))
         self._ownership = [torch.from_numpy(o) for o in owners]
         self.record = record
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.masks: Dict[str, torch.Tensor] = {}
         self._cache: Dict[tuple, torch.Tensor] = {}
 
@@ -212,7 +217,7 @@ class ParsingAttentionMask:
             row = self._part_allow[k][parts]  # (L_q,) may this query read photo k?
             col = self.reference_allowed(k, hw)  # (L_k,)
             blocks.append((row[:, None] & col[None, :]) | background[:, None])
-        mask = torch.cat(blocks, dim=1)
+        mask = torch.cat(blocks, dim=1).to(self.device)
         self._cache[key] = mask
         return mask
 
@@ -251,6 +256,7 @@ def parsing_attention_from_composition(
     target_iuv: np.ndarray,
     reference_photos: Optional[Sequence[int]] = None,
     record: bool = False,
+    device=None,
 ) -> ParsingAttentionMask:
     """Build the mask function of an edit from its composition and target.
 
@@ -262,7 +268,7 @@ def parsing_attention_from_composition(
             integer part map.
         reference_photos: Photo per reference in pipeline order; default
             :func:`reference_photos_of` ``(composed.texture_source)``.
-        record: See :class:`ParsingAttentionMask`.
+        record, device: See :class:`ParsingAttentionMask`.
 
     Returns:
         A :class:`ParsingAttentionMask`; reference ``k`` may be read where
@@ -284,7 +290,9 @@ def parsing_attention_from_composition(
     if not reference_photos:
         raise ValueError("no photo owns any texel of the composed texture; nothing to attend to")
     ownership = [composed.texture_source == p for p in reference_photos]
-    return ParsingAttentionMask(parts.astype(np.int64), composed.selection, reference_photos, ownership, record=record)
+    return ParsingAttentionMask(
+        parts.astype(np.int64), composed.selection, reference_photos, ownership, record=record, device=device
+    )
 
 
 @contextlib.contextmanager
