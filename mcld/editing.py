@@ -595,15 +595,10 @@ def edit(
         InputImageError, NoPersonError: from the condition builders.
         NaNOutputError, OutOfMemoryError: from the pipeline.
     """
-    from .pose_transfer import TargetConditions
+    from .pose_transfer import TargetConditions, check_sampling_args
     from .schedulers import set_scheduler
 
-    if not 1 <= int(num_inference_steps) <= 100:
-        raise ValueError(f"num_inference_steps must be in 1..100, got {num_inference_steps}")
-    if not 0.0 <= float(guidance_scale) <= 20.0:
-        raise ValueError(f"guidance_scale must be in 0..20, got {guidance_scale}")
-    if not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must be in 0..2**63-1, got {seed}")
+    check_sampling_args(num_inference_steps, guidance_scale, seed)
     selection.validate(len(photos))
     sources = prepare_edit_sources(pose_transfer, photos, parser)
     if not isinstance(target, TargetConditions):

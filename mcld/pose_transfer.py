@@ -49,6 +49,7 @@ __all__ = [
     "TargetConditions",
     "GenerationResult",
     "PoseTransfer",
+    "check_sampling_args",
     "mirror_iuv",
     "iuv_to_pipeline_image",
     "iuv_to_display",
@@ -221,6 +222,25 @@ class GenerationResult:
     image_512: Image.Image
     settings: dict
     timings: dict = field(default_factory=dict)
+
+
+def check_sampling_args(num_inference_steps: int, guidance_scale: float, seed: int) -> None:
+    """Validate the sampling settings a visitor can change.
+
+    Args:
+        num_inference_steps: DDIM steps, 1..100.
+        guidance_scale: Classifier-free guidance scale, 0..20.
+        seed: Noise seed, 0..2**63-1.
+
+    Raises:
+        ValueError: a value is out of range (the message names it).
+    """
+    if not 1 <= int(num_inference_steps) <= 100:
+        raise ValueError(f"num_inference_steps must be in 1..100, got {num_inference_steps}")
+    if not 0.0 <= float(guidance_scale) <= 20.0:
+        raise ValueError(f"guidance_scale must be in 0..20, got {guidance_scale}")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be in 0..2**63-1, got {seed}")
 
 
 def _largest(people: Sequence) -> int:
@@ -605,12 +625,7 @@ class PoseTransfer:
         """
         import torch
 
-        if not 1 <= int(num_inference_steps) <= 100:
-            raise ValueError(f"num_inference_steps must be in 1..100, got {num_inference_steps}")
-        if not 0.0 <= float(guidance_scale) <= 20.0:
-            raise ValueError(f"guidance_scale must be in 0..20, got {guidance_scale}")
-        if not 0 <= int(seed) < 2**63:
-            raise ValueError(f"seed must be in 0..2**63-1, got {seed}")
+        check_sampling_args(num_inference_steps, guidance_scale, seed)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if not isinstance(source, SourceConditions):
