@@ -188,3 +188,32 @@ def test_no_unsafe_unpickling_in_package_source():
     text = allowed_pickle.read_text()
     assert "pickle.load(" not in "\n".join(line.split("#", 1)[0] for line in text.splitlines() if "``" not in line)
     assert "RestrictedUnpickler(fh" in text
+
+
+@pytest.mark.slow
+def test_small_concurrent_load_every_request_accounted_for(app, corpus, images_dir):
+    """A small version of ``bench/load_test.py``: 4 clients x 3 requests at
+    once, good and bad mixed; every good one returns an image of the right
+    size, every bad one its message, none is lost."""
+    import concurrent.futures as cf
+
+    kinds = ["good", "empty_upload", "no_person_noise"]
+
+    def one_client(ci: int) -> list[str]:
+        c = gradio_client.Client(app[0], verbose=False)
+        outcomes = []
+        for i in range(3):
+            kind = kinds[(ci + i) % 3]
+            src = images_dir / SHARED_PERSON if kind == "good" else corpus[kind].path
+            try:
+                out = c.predict(**generate_kwargs(src, images_dir / "reference_img_1.png", seed=ci * 10 + i))
+                outcomes.append("ok" if kind == "good" and _image_of(out).size == (176, 256) else f"wrong {kind}")
+            except Exception as err:
+                good_msg = kind != "good" and corpus[kind].fragment in str(err).lower()
+                outcomes.append("clear error" if good_msg else f"wrong {kind}: {err}")
+        return outcomes
+
+    with cf.ThreadPoolExecutor(4) as pool:
+        results = [o for os_ in pool.map(one_client, range(4)) for o in os_]
+    assert len(results) == 12
+    assert results.count("ok") == 4 and results.count("clear error") == 8, results
