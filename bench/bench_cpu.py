@@ -215,20 +215,22 @@ def bench_imports(runs: int) -> Dict[str, Any]:
             "importtime_top_level": top_level}
 
 
+HEAVY_IMPORTS = ("torch", "diffusers", "transformers", "numpy", "PIL", "cv2", "safetensors", "huggingface_hub")
+
+
 def _importtime_top(stderr: str) -> List[tuple]:
-    """Top-level (un-indented) modules of a ``-X importtime`` log by cumulative seconds."""
-    out = []
+    """Cumulative seconds of the heavy packages (first import, any depth) in a ``-X importtime`` log."""
+    seen: Dict[str, float] = {}
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
         fields = line[len("import time:"):].split("|")
         if len(fields) != 3:
             continue
-        name = fields[2].rstrip()
-        if name.startswith("  "):  # nested import
-            continue
-        out.append((name.strip(), int(fields[1]) / 1e6))
-    return sorted(out, key=lambda x: -x[1])[:8]
+        name = fields[2].strip()
+        if name in HEAVY_IMPORTS and name not in seen:
+            seen[name] = int(fields[1]) / 1e6
+    return sorted(seen.items(), key=lambda x: -x[1])
 
 
 def bench_weight_loading(runs: int) -> Dict[str, Any]:

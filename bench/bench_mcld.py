@@ -126,28 +126,34 @@ class StageTimer:
         return timed
 
 
-def instrument(pipe: MCLDPipeline, timer: StageTimer) -> None:
+def instrument(pipe: MCLDPipeline, timer: StageTimer) -> Dict[str, Any]:
     """Time the pipeline's stages by wrapping its step methods on the instance.
 
     ``encode_clip_image``/``encode_face``/``pose_guider`` -> ``conditions``;
     ``encode_reference`` (VAE encode + ReferenceNet) -> ``referencenet``;
     ``decode_latents`` -> ``vae_decode``; every denoising-UNet call ->
     ``unet_calls``. The denoising loop is the pipeline total minus the other stages.
+
+    Returns:
+        The replaced instance attributes, for :func:`uninstrument`.
     """
-    pipe.encode_clip_image = timer.wrap("conditions", pipe.encode_clip_image)
-    pipe.encode_face = timer.wrap("conditions", pipe.encode_face)
-    pipe.pose_guider.forward = timer.wrap("conditions", pipe.pose_guider.forward)
-    pipe.encode_reference = timer.wrap("referencenet", pipe.encode_reference)
-    pipe.decode_latents = timer.wrap("vae_decode", pipe.decode_latents)
-    pipe.denoising_unet.forward = timer.wrap("unet_calls", pipe.denoising_unet.forward)
+    targets = [(pipe, "encode_clip_image", "conditions"), (pipe, "encode_face", "conditions"),
+               (pipe.pose_guider, "forward", "conditions"), (pipe, "encode_reference", "referencenet"),
+               (pipe, "decode_latents", "vae_decode"), (pipe.denoising_unet, "forward", "unet_calls")]
+    saved = {}
+    for obj, attr, stage in targets:
+        saved[(id(obj), attr)] = (obj, attr, obj.__dict__.get(attr))  # e.g. a torch.compile'd forward
+        setattr(obj, attr, timer.wrap(stage, getattr(obj, attr)))
+    return saved
 
 
-def uninstrument(pipe: MCLDPipeline) -> None:
-    """Remove the wrappers set by :func:`instrument` (instance attributes)."""
-    for name in ("encode_clip_image", "encode_face", "encode_reference", "decode_latents"):
-        pipe.__dict__.pop(name, None)
-    pipe.pose_guider.__dict__.pop("forward", None)
-    pipe.denoising_unet.__dict__.pop("forward", None)
+def uninstrument(saved: Dict[Any, Any]) -> None:
+    """Undo :func:`instrument` (restores e.g. a compiled ``forward``)."""
+    for obj, attr, previous in saved.values():
+        if previous is None:
+            obj.__dict__.pop(attr, None)
+        else:
+            setattr(obj, attr, previous)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -289,7 +295,7 @@ def bench_path(name: str, pipe, densepose, inputs, args, mode: str, autocast_dty
     """Warm up, then time ``args.runs`` end-to-end runs; medians per stage and peak memory."""
     device = pipe._execution_device
     timer = StageTimer(device)
-    instrument(pipe, timer)
+    saved = instrument(pipe, timer)
     try:
         for i in range(args.warmup):
             t, _, _ = run_once(pipe, densepose, inputs, args, mode, timer, autocast_dtype)
@@ -304,7 +310,7 @@ def bench_path(name: str, pipe, densepose, inputs, args, mode: str, autocast_dty
                 per_stage[k].append(stages.get(k, 0.0))
             print(f"  [{name}] run {i + 1}/{args.runs}: {t:.3f} s", flush=True)
     finally:
-        uninstrument(pipe)
+        uninstrument(saved)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     medians = {k: statistics.median(v) for k, v in per_stage.items()}
     return {
@@ -347,6 +353,20 @@ def bench_densepose_detector(densepose, inputs, args, autocast_dtype) -> Dict[st
     return {"backbone_s": statistics.median(backbone), "rpn_boxhead_nms_s": statistics.median(detect),
             "full_detector_call_s": statistics.median(full), "boxes_kept": kept,
             "input_hw": [int(x.shape[-2]), int(x.shape[-1])], "result_boxes": len(result.boxes)}
+
+
+def densepose_autocast_ok(densepose, inputs, autocast_dtype: Optional[torch.dtype]) -> Optional[torch.dtype]:
+    """Return ``autocast_dtype`` if DensePose runs under autocast in it, else ``None`` (float32), saying why."""
+    if autocast_dtype is None:
+        return None
+    try:
+        with torch.autocast(densepose.device.type, dtype=autocast_dtype):
+            densepose(inputs["target"], boxes=inputs["target_box"])
+        return autocast_dtype
+    except (RuntimeError, TypeError) as err:
+        print(f"DensePose under autocast({autocast_dtype}) failed ({type(err).__name__}: {err}); "
+              "the fast path runs it in float32", flush=True)
+        return None
 
 
 # Report ---------------------------------------------------------------------------
@@ -451,6 +471,7 @@ def main(argv=None) -> Dict[str, Any]:
                 torch.cuda.empty_cache()
         pipe.enable_fast_path(channels_last=not args.no_channels_last, compile_unet=args.compile)
         autocast_dtype = fast_dtype if (device.type == "cuda" and fast_dtype != torch.float32) else None
+        autocast_dtype = densepose_autocast_ok(densepose, inputs, autocast_dtype)
         results.append(bench_path("(b) fast" + (" +compile" if args.compile else ""), pipe, densepose, inputs,
                                   args, "fast", autocast_dtype))
         if not args.skip_detector:
