@@ -16,6 +16,8 @@ Gradio is imported by this module; the rest of :mod:`mcld` does not need it.
 
 from __future__ import annotations
 
+import inspect
+
 import gradio as gr
 
 from .errors import MCLDError
@@ -43,6 +45,11 @@ class PhotoInput(gr.Image):
         kwargs["type"] = "filepath"
         kwargs.setdefault("image_mode", None)
         super().__init__(value, **kwargs)
+
+    # Gradio builds the front-end config from the ``__init__`` signature's
+    # parameter names; without gr.Image's signature every prop (label,
+    # elem_id, buttons, height, ...) is dropped and the page fails to render.
+    __init__.__signature__ = inspect.signature(gr.Image.__init__)
 
     def preprocess(self, payload):
         """The uploaded file's path, or ``gr.Error`` with a clear message."""
