@@ -63,7 +63,7 @@ def weights_status_markdown() -> str:
     """The start-up status line: tiny mode, or which weights are missing and
     where they will be fetched from."""
     if TINY:
-        return f"**Mode: tiny.** {TINY_BANNER}."
+        return "**Mode: tiny** (`MCLD_TINY=1` or `--tiny`): no weights are downloaded; every model is built with tiny random weights."
     from mcld.weights import describe_missing_weights
 
     missing = describe_missing_weights()
@@ -431,7 +431,9 @@ def build_demo() -> gr.Blocks:
 
         with gr.Accordion("Advanced", open=False, elem_id="advanced"):
             with gr.Row():
-                steps = gr.Slider(1, 100, value=DEFAULT_STEPS, step=1, label="Steps", info="Denoising steps (paper: 20)")
+                steps = gr.Slider(
+                    1, 100, value=DEFAULT_STEPS, step=1, label="Steps", info="Denoising steps (paper: 20)", elem_id="steps"
+                )
                 guidance = gr.Slider(0.0, 20.0, value=3.5, step=0.1, label="Guidance", info="Classifier-free guidance (paper: 3.5)")
             with gr.Row():
                 seed = gr.Number(value=42, precision=0, minimum=0, label="Seed")
