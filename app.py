@@ -404,8 +404,8 @@ def build_demo() -> gr.Blocks:
                         pose_gallery = gr.Gallery(
                             value=[(gallery_thumbnail(p, 256), p.label) for p in poses],
                             label=f"Pose gallery ({APPROXIMATE_IUV_NOTE})",
-                            columns=4,
-                            height=340,
+                            columns=3,
+                            height="auto",
                             allow_preview=False,
                             object_fit="contain",
                             elem_id="pose-gallery",
@@ -422,7 +422,9 @@ def build_demo() -> gr.Blocks:
         results = gr.Gallery(
             label="Results (newest first; caption = settings; download with the button)",
             columns=4,
-            height=420,
+            fit_columns=False,
+            height="auto",
+            preview=False,
             object_fit="contain",
             format="png",
             elem_id="results",
@@ -436,16 +438,17 @@ def build_demo() -> gr.Blocks:
                 )
                 guidance = gr.Slider(0.0, 20.0, value=3.5, step=0.1, label="Guidance", info="Classifier-free guidance (paper: 3.5)")
             with gr.Row():
-                seed = gr.Number(value=42, precision=0, minimum=0, label="Seed")
-                seed_button = gr.Button("🎲 Randomise seed", size="sm")
+                seed = gr.Number(value=42, precision=0, minimum=0, label="Seed", elem_id="seed")
+                seed_button = gr.Button("Randomise seed", size="sm")
                 scheduler = gr.Dropdown(list(SCHEDULERS), value="ddim", label="Scheduler", info="ddim is what the paper uses")
                 output_size = gr.Radio(list(OUTPUT_SIZES), value="512x352", label="Output size")
 
         with gr.Accordion("Conditions (what the model sees)", open=False, elem_id="conditions"):
             with gr.Row():
                 cond_source_skeleton = gr.Image(label="Source skeleton", interactive=False, height=300)
-                cond_source_iuv = gr.Image(label="Source IUV (DensePose)", interactive=False, height=300)
+                cond_source_iuv = gr.Image(label="Source IUV", interactive=False, height=300)
                 cond_texture = gr.Image(label="UV texture map", interactive=False, height=300)
+            with gr.Row():
                 cond_face = gr.Image(label="Face crop", interactive=False, height=300)
                 cond_target_skeleton = gr.Image(label="Target skeleton", interactive=False, height=300)
                 cond_target_iuv = gr.Image(label="Target IUV", interactive=False, height=300)

@@ -119,14 +119,14 @@ def test_mirror_updates_iuv(page, shots):
 
 def test_generate_from_photo_shows_result_and_conditions(page, shots):
     page.locator("#advanced").get_by_text("Advanced").first.click()
-    steps = page.locator("#steps input[type=number]").first
-    steps.fill("1")
-    steps.press("Enter")
+    page.get_by_role("button", name="Randomise seed").click()
+    page.wait_for_function("document.querySelector('#seed input').value !== '42'")
+    seed = page.locator("#seed input").first.input_value()
     page.locator("#generate").click()
     page.wait_for_selector("#results img", state="visible")
     page.wait_for_function("document.querySelector('#run-status').innerText.includes('Done')")
     status = _text(page, "run-status")
-    assert "steps 1" in status and "mirror" in status and "tiny" in status
+    assert f"seed {seed} " in status and "mirror" in status and "tiny" in status
     page.locator("#conditions").get_by_text("Conditions").first.click()
     page.wait_for_function("document.querySelectorAll('#conditions img').length >= 5")
     page.locator("#results").scroll_into_view_if_needed()
