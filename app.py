@@ -28,7 +28,7 @@ from mcld.errors import MCLDError
 from mcld.gradio_photo import PhotoInput
 from mcld.image_utils import MAX_FILE_BYTES
 from mcld.schedulers import SCHEDULERS
-from mcld.zerogpu import gpu_duration
+from mcld.zerogpu import GPU_PREVIEW_S, gpu_duration
 
 TINY = os.environ.get("MCLD_TINY", "").lower() in {"1", "true", "yes"} or "--tiny" in sys.argv
 TINY_BANNER = "Tiny random weights: outputs are noise, for testing the pipeline only"
@@ -176,6 +176,12 @@ def _generate_on_gpu(job: dict, progress=None):
     return source, target, result
 
 
+@spaces.GPU(duration=GPU_PREVIEW_S)
+def _target_preview_on_gpu(target_path, target_person, mirror, source):
+    """The GPU work of a photo-target preview: DensePose on the target photo."""
+    return _target_conditions(get_pose_transfer(), "photo", target_path, target_person, None, mirror, source is not None, source)
+
+
 # ----------------------------------------------------------------- handlers
 def detect_source(source_path):
     """Find the people in the source photo; draw them; pick the largest."""
@@ -214,7 +220,7 @@ def preview_target(mode, target_path, target_person, gallery_name, mirror, align
             return iuv_to_display(target.iuv), " ".join(target.warnings)
         if not target_path:
             return None, ""
-        target = _target_conditions(get_pose_transfer(), mode, target_path, target_person, None, mirror, align, source)
+        target = _target_preview_on_gpu(target_path, target_person, bool(mirror), source)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
     notes = ["Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else ""]

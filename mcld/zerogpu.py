@@ -14,7 +14,7 @@ transfer to the GPU on the first call a few seconds.
 
 from __future__ import annotations
 
-__all__ = ["GPU_OVERHEAD_S", "GPU_SECONDS_PER_STEP", "GPU_CONDITIONS_S", "GPU_MAX_S", "gpu_duration"]
+__all__ = ["GPU_OVERHEAD_S", "GPU_SECONDS_PER_STEP", "GPU_CONDITIONS_S", "GPU_MAX_S", "GPU_PREVIEW_S", "gpu_duration"]
 
 #: Fixed cost per call: moving weights to the GPU, VAE encode/decode, CLIP.
 GPU_OVERHEAD_S = 15.0
@@ -22,6 +22,8 @@ GPU_OVERHEAD_S = 15.0
 GPU_SECONDS_PER_STEP = 0.6
 #: DensePose + UV texture + face embedding for the source and the target photo.
 GPU_CONDITIONS_S = 6.0
+#: One target-pose preview (DensePose on one photo, models already loaded).
+GPU_PREVIEW_S = 20
 #: ZeroGPU's ceiling for one call.
 GPU_MAX_S = 120
 
