@@ -223,7 +223,11 @@ def preview_target(mode, target_path, target_person, gallery_name, mirror, align
         target = _target_preview_on_gpu(target_path, target_person, bool(mirror), source)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
-    notes = ["Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else ""]
+    notes = [
+        _people_note(target.people, target.person_index, "target"),
+        "Mirrored." if target.mirrored else "",
+        "Aligned to the source person." if target.aligned else "",
+    ]
     return iuv_to_display(target.iuv), " ".join(n for n in [*target.warnings, *notes] if n)
 
 
@@ -237,7 +241,7 @@ def detect_target(target_path, mirror, align, source_path, source_person):
         raise _user_error(err) from None
     idx = _largest(people)
     iuv, note = preview_target("photo", target_path, idx, None, mirror, align, source_path, source_person)
-    return _overlay(photo, people, idx), idx, iuv, f"{_people_note(people, idx, 'target')} {note}".strip()
+    return _overlay(photo, people, idx), idx, iuv, note
 
 
 def pick_target(target_path, mirror, align, source_path, source_person, evt: gr.SelectData):
@@ -250,7 +254,7 @@ def pick_target(target_path, mirror, align, source_path, source_person, evt: gr.
     x, y = evt.index
     idx = pick_person(people, float(x), float(y))
     iuv, note = preview_target("photo", target_path, idx, None, mirror, align, source_path, source_person)
-    return _overlay(photo, people, idx), idx, iuv, f"{_people_note(people, idx, 'target')} {note}".strip()
+    return _overlay(photo, people, idx), idx, iuv, note
 
 
 def select_gallery_pose(mirror, align, source_path, source_person, evt: gr.SelectData):
