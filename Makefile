@@ -37,8 +37,15 @@ test: $(VENV)/.stamp-dev browser
 test-fast: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -m "not browser and not slow"
 
+# CPU-side table always; the full-size GPU table only where CUDA is present (else a tiny smoke run).
 bench: $(VENV)/.stamp-dev
-	$(PY) bench/bench_mcld.py
+	$(PY) bench/bench_cpu.py
+	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then \
+		$(PY) bench/bench_mcld.py; \
+	else \
+		echo "no CUDA device: running the tiny smoke configuration of bench_mcld.py"; \
+		$(PY) bench/bench_mcld.py --tiny --device cpu --steps 2 --runs 1 --warmup 0 --size 256; \
+	fi
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache
