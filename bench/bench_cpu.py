@@ -40,13 +40,11 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -154,44 +152,23 @@ def bench_texture(photos, runs: int) -> Dict[str, Any]:
 # App and cold start ---------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_app_startup(runs: int, timeout: float = 180.0) -> Optional[Dict[str, Any]]:
-    """Seconds from ``MCLD_TINY=1 python app.py`` to the first HTTP answer; ``None`` without app.py."""
-    app = REPO / "app.py"
-    if not app.is_file():
+    """Seconds from ``MCLD_TINY=1 python app.py`` to the first HTTP answer; ``None`` without app.py.
+
+    Uses the shared launcher :func:`tools.appserver.run_app` (probing every 0.1 s).
+    """
+    import tempfile
+
+    from tools.appserver import run_app
+
+    if not (REPO / "app.py").is_file():
         return None
     times = []
-    for _ in range(runs):
-        port = _free_port()
-        env = dict(os.environ, MCLD_TINY="1", GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-                   GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(app)], cwd=REPO, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"app.py exited with code {proc.returncode} before answering")
-                if time.perf_counter() - t0 > timeout:
-                    raise TimeoutError(f"app.py did not answer on port {port} within {timeout} s")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            times.append(time.perf_counter() - t0)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(runs):
+            t0 = time.perf_counter()
+            with run_app(Path(tmp) / f"app_{i}.log", timeout_s=timeout, poll_s=0.1):
+                times.append(time.perf_counter() - t0)
     return {"median_s": statistics.median(times), "runs_s": times}
 
 

@@ -92,7 +92,7 @@ class Runner:
         """One ``/generate`` call; ``kind`` is ``"good"`` or a corpus case name."""
         from PIL import Image
 
-        from tests.robustness.appserver import generate_kwargs
+        from tools.appserver import generate_kwargs
 
         if time.monotonic() > self.deadline:
             return {"kind": kind, "outcome": "skipped (time limit)", "latency_s": 0.0}
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from tests.conftest import SHARED
-    from tests.robustness.appserver import run_app
+    from tools.appserver import run_app
     from tests.robustness.corpus import build_image_corpus
 
     images = SHARED / "images"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.robustness.appserver import REPO_ROOT, generate_kwargs, run_app
+from tools.appserver import REPO_ROOT, generate_kwargs, run_app
 from tests.robustness.corpus import SHARED_PERSON, build_image_corpus
 
 gradio_client = pytest.importorskip("gradio_client")

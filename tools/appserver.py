@@ -1,6 +1,8 @@
 """Start ``app.py`` in tiny-weights mode on a free loopback port (tests, load test).
 
-Used by ``tests/robustness/test_app_bad_inputs.py`` and ``bench/load_test.py``.
+The one launcher used by the app tests (``tests/app``), the robustness tests
+(``tests/robustness``) and the benchmarks (``bench/load_test.py``,
+``bench/bench_cpu.py`` start-up timing).
 The server is a child process of the caller; it is stopped (terminate, then
 kill) when the context manager exits.
 """
@@ -17,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = ["free_port", "run_app", "generate_kwargs"]
 
@@ -31,7 +33,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def run_app(log_path: Path, *, timeout_s: float = 240.0, extra_env: dict | None = None,
-            app_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+            app_path: Path | None = None, poll_s: float = 0.5) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run ``MCLD_TINY=1 python app.py`` on loopback until the block ends.
 
     Args:
@@ -39,6 +41,8 @@ def run_app(log_path: Path, *, timeout_s: float = 240.0, extra_env: dict | None 
         timeout_s: How long to wait for the first HTTP 200.
         extra_env: More environment variables (e.g. ``MCLD_QUEUE_SIZE``).
         app_path: The app script (default the repository's ``app.py``).
+        poll_s: Seconds between HTTP probes while waiting (start-up timing
+            uses a small value).
 
     Yields:
         ``(url, process)``.
@@ -77,7 +81,7 @@ def run_app(log_path: Path, *, timeout_s: float = 240.0, extra_env: dict | None 
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"app.py did not answer on {url} within {timeout_s:.0f} s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
+                time.sleep(poll_s)
             yield url, proc
         finally:
             proc.terminate()
