@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CROP_SIZE",
     "DENSEPOSE_FLIP_PAIRS",
+    "PersonCrop",
     "SourceConditions",
     "TargetConditions",
     "GenerationResult",
@@ -130,6 +131,35 @@ def iuv_to_display(iuv: np.ndarray) -> np.ndarray:
     rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     rgb[parts == 0] = 0
     return rgb
+
+
+@dataclass
+class PersonCrop:
+    """One person of a photo, cropped: the conditions' CPU half (no DensePose).
+
+    Made by :meth:`PoseTransfer.locate_person` (MediaPipe, or people detected
+    earlier, then the person crop); :meth:`PoseTransfer.prepare_source` and
+    :meth:`PoseTransfer.prepare_target` take it in place of a photo and only
+    add the DensePose IUV (and, for a source, the texture and face). This is
+    how the Space keeps MediaPipe outside its GPU function.
+
+    Attributes:
+        photo: The loaded photo (RGB PIL, at most 1024 px on the long side).
+        people: Every person found in ``photo``.
+        person_index: Which of ``people`` is cropped.
+        crop: ``(512, 352, 3)`` uint8 RGB person crop (176:256 aspect).
+        crop_info: :class:`mcld.person_crop.CropInfo`, photo -> crop pixels.
+        pose: The person's pose in crop pixels.
+        warnings: Messages for the user (several people, lying down, ...).
+    """
+
+    photo: Image.Image
+    people: list
+    person_index: int
+    crop: np.ndarray
+    crop_info: Any
+    pose: Any
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -291,6 +321,13 @@ class PoseTransfer:
         pose_detector: :class:`~mcld.annotators.mediapipe_pose.MediaPipePoseDetector`.
 
     Args:
+        pipeline: The MCLD pipeline; ``None`` for an instance that only
+            locates people (:meth:`detect_people`, :meth:`locate_person`,
+            :meth:`source_pose`: MediaPipe and the crop, no model weights).
+        densepose: The DensePose predictor; ``None`` as for ``pipeline``.
+        face: Face analyser (``None``: zeros and a note).
+        pose_detector: MediaPipe detector (``None``: the process-wide one,
+            built on first use).
         use_detector: ``True``: DensePose runs its own person detector and the
             detection overlapping the chosen MediaPipe person is used (real
             weights). ``False``: DensePose runs on the MediaPipe person box
@@ -457,6 +494,76 @@ class PoseTransfer:
 
         return transform_pose(person, info.affine, info.out_size)
 
+    def _photo_and_people(self, image: ImageInput, people: Sequence | None) -> tuple[Image.Image, list]:
+        """``detect_people(image)``, or the loaded photo with ``people`` given."""
+        if people is None:
+            return self.detect_people(image)
+        photo = load_image(image)
+        people = list(people)
+        if not people:
+            raise NoPersonError("No person was found in this photo. Please use a photo showing one person's body.")
+        for k, person in enumerate(people):
+            if tuple(int(v) for v in person.image_size) != photo.size:
+                raise ValueError(
+                    f"people[{k}] was detected in a {tuple(person.image_size)} image, but the photo is {photo.size}: "
+                    "pass the people detect_people found in this photo"
+                )
+        return photo, people
+
+    def locate_person(
+        self,
+        image: ImageInput,
+        person_index: int | None = None,
+        *,
+        people: Sequence | None = None,
+        what: str = "source",
+    ) -> PersonCrop:
+        """Find (or take) the people of a photo, choose one and crop it: no DensePose.
+
+        Args:
+            image: The photo (path, bytes, PIL or array).
+            person_index: Which person (left-to-right index) when there are
+                several; ``None`` takes the largest.
+            people: The :class:`~mcld.annotators.mediapipe_pose.PersonPose`
+                list :meth:`detect_people` (or
+                :func:`mcld.annotators.mediapipe_pose.detect_people`) found in
+                this same photo; given, MediaPipe is not run again.
+            what: ``"source"`` or ``"target"``: the word used in notes.
+
+        Returns:
+            :class:`PersonCrop`; its ``pose`` is the person's pose in crop
+            pixels (what "align to source" needs).
+
+        Raises:
+            InputImageError: unusable file. NoPersonError: nobody found.
+            ValueError: ``person_index`` out of range, or ``people`` from a
+                photo of another size.
+        """
+        photo, people = self._photo_and_people(image, people)
+        idx, notes = self._choose(people, person_index, what)
+        crop, info = self._crop(photo, people[idx])
+        pose = self._pose_in_crop(people[idx], info)
+        return PersonCrop(photo=photo, people=people, person_index=idx, crop=crop, crop_info=info, pose=pose, warnings=notes)
+
+    def source_pose(self, image: ImageInput, person_index: int | None = None, *, people: Sequence | None = None):
+        """The source person's pose in the crop frame, without DensePose.
+
+        The pose :meth:`prepare_source` would put in
+        :attr:`SourceConditions.pose` (MediaPipe + crop only), e.g. for
+        ``prepare_target(..., align_to=...)`` previews.
+
+        Args:
+            image, person_index, people: As in :meth:`locate_person`.
+
+        Returns:
+            :class:`~mcld.annotators.mediapipe_pose.PersonPose` in crop pixels
+            (``image_size == CROP_SIZE``).
+
+        Raises:
+            InputImageError, NoPersonError, ValueError: as :meth:`locate_person`.
+        """
+        return self.locate_person(image, person_index, people=people, what="source").pose
+
     def compute_iuv(self, crop: np.ndarray, person_box_crop: np.ndarray) -> np.ndarray:
         """DensePose IUV of the person in a crop.
 
@@ -486,38 +593,62 @@ class PoseTransfer:
             raise NoPersonError("DensePose found no body where the person is. Please use a clearer full-body photo.")
         return res.to_iuv(best)
 
-    def prepare_source(self, image: ImageInput, person_index: int | None = None) -> SourceConditions:
+    def _person(self, image, person_index, people, what) -> PersonCrop:
+        if isinstance(image, PersonCrop):
+            if person_index is not None or people is not None:
+                raise ValueError("person_index and people must be None when a PersonCrop is given (it has chosen one)")
+            return image
+        return self.locate_person(image, person_index, people=people, what=what)
+
+    def prepare_source(
+        self,
+        image: ImageInput | PersonCrop,
+        person_index: int | None = None,
+        *,
+        people: Sequence | None = None,
+        face: tuple | None = None,
+    ) -> SourceConditions:
         """Build every source condition from one photo.
 
+        Steps: 1. people (MediaPipe, unless ``people`` or a :class:`PersonCrop`
+        is given) and the crop (:meth:`locate_person`); 2. DensePose IUV
+        (:meth:`compute_iuv`, the GPU step); 3. UV texture; 4. face embedding
+        (unless ``face`` is given).
+
         Args:
-            image: The source photo (path, bytes, PIL or array).
+            image: The source photo (path, bytes, PIL or array), or a
+                :class:`PersonCrop` from :meth:`locate_person` (steps 1 done).
             person_index: Which person (left-to-right index) when there are
                 several; ``None`` takes the largest.
+            people: People already detected in this photo (see
+                :meth:`locate_person`): MediaPipe is not run again.
+            face: :meth:`face_embedding` of the crop, computed earlier (e.g. on
+                the CPU outside a GPU function); ``None`` computes it here.
 
         Returns:
             :class:`SourceConditions`.
 
         Raises:
             InputImageError: unusable file. NoPersonError: nobody found.
+            ValueError: ``person_index``/``people`` given with a
+                :class:`PersonCrop`, or ``people`` from another photo.
         """
         from .annotators.uv_texture import build_uv_texture
 
-        photo, people = self.detect_people(image)
-        idx, notes = self._choose(people, person_index, "source")
-        crop, info = self._crop(photo, people[idx])
-        pose = self._pose_in_crop(people[idx], info)
-        iuv = self.compute_iuv(crop, pose.box)
-        texture = build_uv_texture(crop, iuv).texture
-        face_embeds, face_status, face_crop, face_note = self.face_embedding(crop)
+        person = self._person(image, person_index, people, "source")
+        notes = list(person.warnings)
+        iuv = self.compute_iuv(person.crop, person.pose.box)
+        texture = build_uv_texture(person.crop, iuv).texture
+        face_embeds, face_status, face_crop, face_note = self.face_embedding(person.crop) if face is None else face
         if face_note:
             notes.append(face_note)
         return SourceConditions(
-            photo=photo,
-            people=people,
-            person_index=idx,
-            crop=crop,
-            crop_info=info,
-            pose=pose,
+            photo=person.photo,
+            people=person.people,
+            person_index=person.person_index,
+            crop=person.crop,
+            crop_info=person.crop_info,
+            pose=person.pose,
             iuv=iuv,
             texture=texture,
             face_embeds=face_embeds,
@@ -549,45 +680,58 @@ class PoseTransfer:
 
     def prepare_target(
         self,
-        image: ImageInput,
+        image: ImageInput | PersonCrop,
         person_index: int | None = None,
         *,
+        people: Sequence | None = None,
         mirror: bool = False,
-        align_to: SourceConditions | None = None,
+        align_to=None,
     ) -> TargetConditions:
         """Build the target pose (DensePose IUV in the crop frame) from a photo.
 
         Args:
-            image: Target-pose photo.
+            image: Target-pose photo, or a :class:`PersonCrop` of it from
+                :meth:`locate_person` (``what="target"``).
             person_index: Which person when there are several (``None``: largest).
+            people: People already detected in this photo (see
+                :meth:`locate_person`): MediaPipe is not run again.
             mirror: Mirror the pose left-right.
-            align_to: Scale and move the pose so the body fits this source
-                person's size and position (both skeletons are used).
+            align_to: Scale and move the pose so the body fits the source
+                person's size and position: a :class:`SourceConditions`, a
+                :class:`PersonCrop` or the source pose in crop pixels
+                (:meth:`source_pose`).
 
         Returns:
             :class:`TargetConditions`.
 
         Raises:
             InputImageError: unusable file. NoPersonError: nobody found.
+            ValueError: ``person_index``/``people`` given with a
+                :class:`PersonCrop`, or ``people`` from another photo.
         """
         from .annotators.mediapipe_pose import align_pose, mirror_pose
         from .person_crop import warp_image
 
-        photo, people = self.detect_people(image)
-        idx, notes = self._choose(people, person_index, "target")
-        crop, info = self._crop(photo, people[idx])
-        pose = self._pose_in_crop(people[idx], info)
-        iuv = self.compute_iuv(crop, pose.box)
+        person = self._person(image, person_index, people, "target")
+        pose = person.pose
+        iuv = self.compute_iuv(person.crop, pose.box)
         if mirror:
             iuv = mirror_iuv(iuv)
             pose = mirror_pose(pose)
         aligned = False
         if align_to is not None:
-            pose, affine = align_pose(pose, align_to.pose)
+            pose, affine = align_pose(pose, getattr(align_to, "pose", align_to))
             iuv = warp_image(iuv, affine, CROP_SIZE, nearest=True, border="black")
             aligned = True
         return TargetConditions(
-            photo=photo, people=people, person_index=idx, pose=pose, iuv=iuv, mirrored=mirror, aligned=aligned, warnings=notes
+            photo=person.photo,
+            people=person.people,
+            person_index=person.person_index,
+            pose=pose,
+            iuv=iuv,
+            mirrored=mirror,
+            aligned=aligned,
+            warnings=list(person.warnings),
         )
 
     # ------------------------------------------------------------- generate

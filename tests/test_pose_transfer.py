@@ -98,6 +98,62 @@ def test_mirror_iuv_swaps_left_and_right_parts():
     assert pil.getpixel((1, 1)) == (20, 10, 3)  # R = V, G = U, B = I as upstream reads its PNGs
 
 
+def test_people_given_skips_mediapipe_and_matches_the_plain_path(images_dir, source):
+    """``people=`` (detected earlier, e.g. on the CPU outside ``spaces.GPU``):
+    no MediaPipe in this object, same conditions as detecting inside."""
+    from mcld.annotators.mediapipe_pose import detect_people
+    from mcld.image_utils import load_image
+
+    photo = load_image(images_dir / "reference_img_0.png")
+    people = detect_people(photo)
+    fresh = PoseTransfer.tiny(seed=0)
+    given = fresh.prepare_source(photo, people=people)
+    assert fresh.pose_detector is None, "prepare_source ran MediaPipe although people were given"
+    np.testing.assert_array_equal(given.crop, source.crop)
+    np.testing.assert_array_equal(given.iuv, source.iuv)
+    np.testing.assert_array_equal(given.texture, source.texture)
+    np.testing.assert_allclose(given.pose.keypoints, source.pose.keypoints)
+    # The people given are the ones used: a moved box moves the crop.
+    moved = [people[0].copy(box=people[0].box + np.float32([20, 0, 20, 0]))]
+    shifted = fresh.locate_person(photo, people=moved)
+    assert not np.allclose(shifted.crop_info.affine, given.crop_info.affine)
+    assert fresh.pose_detector is None
+
+
+def test_people_from_another_photo_size_are_refused(pt, images_dir):
+    from mcld.annotators.mediapipe_pose import detect_people
+    from mcld.image_utils import load_image
+
+    photo = load_image(images_dir / "reference_img_0.png")
+    people = detect_people(photo)
+    smaller = photo.resize((photo.width // 2, photo.height // 2))
+    with pytest.raises(ValueError, match="detected in a"):
+        pt.prepare_target(smaller, people=people)
+
+
+def test_person_crop_then_gpu_half_equals_prepare_source(pt, images_dir, source, target):
+    """``locate_person`` + ``face_embedding`` (CPU) then ``prepare_source(crop,
+    face=...)`` (DensePose, texture) builds the same conditions; ``source_pose``
+    is the source pose without DensePose and aligns a target like the source."""
+    person = pt.locate_person(images_dir / "reference_img_0.png")
+    assert person.crop.shape == (512, 352, 3) and person.person_index == source.person_index
+    face = pt.face_embedding(person.crop)
+    built = pt.prepare_source(person, face=face)
+    np.testing.assert_array_equal(built.iuv, source.iuv)
+    np.testing.assert_array_equal(built.texture, source.texture)
+    assert built.face_status == source.face_status and built.warnings == source.warnings
+    pose = pt.source_pose(images_dir / "reference_img_0.png")
+    assert tuple(pose.image_size) == CROP_SIZE
+    np.testing.assert_allclose(pose.keypoints, source.pose.keypoints)
+    with pytest.raises(ValueError, match="PersonCrop"):
+        pt.prepare_source(person, person_index=0)
+    by_pose = pt.prepare_target(images_dir / "reference_img_1.png", align_to=pose)
+    by_conditions = pt.prepare_target(images_dir / "reference_img_1.png", align_to=source)
+    assert by_pose.aligned and by_conditions.aligned
+    np.testing.assert_array_equal(by_pose.iuv, by_conditions.iuv)
+    assert not np.array_equal(by_pose.iuv, target.iuv), "align_to did not move the pose"
+
+
 def test_no_person_is_a_clear_error(pt):
     blank = np.full((300, 200, 3), 200, np.uint8)
     with pytest.raises(NoPersonError) as err:
