@@ -2,8 +2,15 @@
 
 A photo of a person (source) + a target pose -> the same person in that pose.
 The target pose comes from a photo (one person, or click one in a group photo)
-or from the pose gallery. All model logic lives in :mod:`mcld`; this file is the
-UI: handlers first, layout top to bottom, wiring after, ``launch()`` last.
+or from the pose gallery. "Edit regions" takes the face, hair, garments, shoes,
+appearance and identity from other photos (:mod:`mcld.editing`). All model
+logic lives in :mod:`mcld`; this file is the UI: handlers first, layout top to
+bottom, wiring after, ``launch()`` last.
+
+GPU split: MediaPipe, the person crops, the face embedding and human parsing
+run on the CPU in the handlers; only DensePose, the UV texture built from it
+(a cheap NumPy step that needs the IUV; a second GPU call would cost more) and
+the sampling run inside the ``spaces.GPU`` functions.
 
 Run ``python app.py`` (real weights, fetched on first use) or
 ``MCLD_TINY=1 python app.py`` / ``python app.py --tiny`` (tiny random weights:
@@ -18,6 +25,7 @@ import random
 import sys
 import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -28,16 +36,43 @@ from mcld.errors import MCLDError
 from mcld.gradio_photo import PhotoInput
 from mcld.image_utils import MAX_FILE_BYTES
 from mcld.schedulers import SCHEDULERS
-from mcld.zerogpu import GPU_PREVIEW_S, gpu_duration
+from mcld.zerogpu import GPU_CONDITIONS_S, GPU_MAX_S, GPU_PREVIEW_S, gpu_duration
 
 TINY = os.environ.get("MCLD_TINY", "").lower() in {"1", "true", "yes"} or "--tiny" in sys.argv
 TINY_BANNER = "Tiny random weights: outputs are noise, for testing the pipeline only"
 OUTPUT_SIZES = {"512x352": "image_512x352", "256x176": "image_256x176"}
 DEFAULT_STEPS = 4 if TINY else 20
 RESULTS_DIR = Path(tempfile.gettempdir()) / "mcld_results"
+#: Extra photos of "Edit regions" (Photo 2 .. Photo 5; the source is "Source").
+MAX_EDIT_PHOTOS = 4
+EDIT_PHOTO_LABELS = ("Source", *(f"Photo {k}" for k in range(2, MAX_EDIT_PHOTOS + 2)))
+#: Edit choices: RegionSelection field -> dropdown label.
+EDIT_CHOICES = {
+    "face": "Face",
+    "hair": "Hair",
+    "upper_garment": "Upper garment",
+    "lower_garment": "Lower garment",
+    "shoes": "Shoes",
+    "appearance": "Appearance (CLIP)",
+    "identity": "Identity (face embedding)",
+}
+SAME_AS_FACE = "Same as face"
+#: Parser (``ParsingResult.source`` / ``HumanParser.source``) -> the name the UI shows.
+PARSING_NAMES = {
+    "mediapipe-coarse": "coarse parsing (MediaPipe)",
+    "schp-atr-onnx": "parsing (SCHP, ATR)",
+    "schp-lip-onnx": "parsing (SCHP, LIP)",
+    "schp-onnx": "parsing (SCHP)",
+}
 
 _PIPE = None
 _PIPE_LOCK = threading.Lock()
+_LOCATOR = None
+_PARSER = None
+_PARSER_LOCK = threading.Lock()
+_PEOPLE_CACHE: OrderedDict = OrderedDict()
+_PEOPLE_CACHE_SIZE = 8
+_PEOPLE_LOCK = threading.Lock()
 
 
 def get_pose_transfer():
@@ -49,6 +84,30 @@ def get_pose_transfer():
 
             _PIPE = PoseTransfer.tiny() if TINY else PoseTransfer.from_pretrained()
         return _PIPE
+
+
+def get_locator():
+    """A :class:`~mcld.pose_transfer.PoseTransfer` without models: locates and
+    crops people (MediaPipe) for previews without loading any weights."""
+    global _LOCATOR
+    with _PIPE_LOCK:
+        if _LOCATOR is None:
+            from mcld.pose_transfer import PoseTransfer
+
+            _LOCATOR = PoseTransfer(None, None)
+        return _LOCATOR
+
+
+def get_parser():
+    """The cached human parser (SCHP when its weights are at hand, else the
+    coarse MediaPipe parser, which says so in every result)."""
+    global _PARSER
+    with _PARSER_LOCK:
+        if _PARSER is None:
+            from mcld.annotators.human_parsing import HumanParser
+
+            _PARSER = HumanParser.from_pretrained()
+        return _PARSER
 
 
 # ------------------------------------------------------------------ helpers
@@ -77,12 +136,31 @@ def weights_status_markdown() -> str:
 
 
 def _people(path: str | None):
-    """``(photo, people)`` for an uploaded file (MediaPipe, CPU)."""
+    """``(photo, people)`` for an uploaded file (MediaPipe, CPU).
+
+    The last few files are cached (by path, size and mtime): preview, click,
+    parse and generate of one upload run MediaPipe once.
+    """
     from mcld.annotators.mediapipe_pose import detect_people
     from mcld.image_utils import load_image
 
+    try:
+        stat = os.stat(path)
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+    except (OSError, TypeError):
+        key = None
+    with _PEOPLE_LOCK:
+        if key in _PEOPLE_CACHE:
+            _PEOPLE_CACHE.move_to_end(key)
+            return _PEOPLE_CACHE[key]
     photo = load_image(path)
-    return photo, detect_people(np.asarray(photo))
+    found = (photo, detect_people(np.asarray(photo)))
+    if key is not None:
+        with _PEOPLE_LOCK:
+            _PEOPLE_CACHE[key] = found
+            while len(_PEOPLE_CACHE) > _PEOPLE_CACHE_SIZE:
+                _PEOPLE_CACHE.popitem(last=False)
+    return found
 
 
 def _overlay(photo, people, index: int) -> np.ndarray:
@@ -116,22 +194,6 @@ def _gallery_pose(name: str | None):
     return poses[name]
 
 
-def _source_pose(source_path: str | None, source_person: float | None):
-    """The source person's pose in the crop frame (for "Align to source"), or None."""
-    if not source_path:
-        return None
-    from types import SimpleNamespace
-
-    from mcld.annotators.mediapipe_pose import transform_pose
-    from mcld.person_crop import crop_person
-    from mcld.pose_transfer import CROP_SIZE
-
-    photo, people = _people(source_path)
-    idx = _index(source_person, people)
-    _, info = crop_person(np.asarray(photo), people[idx].box, out_height=CROP_SIZE[1], aspect=CROP_SIZE[0] / CROP_SIZE[1])
-    return SimpleNamespace(pose=transform_pose(people[idx], info.affine, info.out_size))
-
-
 def _index(value: float | None, people) -> int:
     """Hidden person-index field -> index (``-1``/empty: the largest person)."""
     if value is None or int(value) < 0 or int(value) >= len(people):
@@ -139,15 +201,55 @@ def _index(value: float | None, people) -> int:
     return int(value)
 
 
-def _target_conditions(pt, mode, target_path, target_person, gallery_name, mirror, align, source):
+def _chosen(value: float | None) -> int | None:
+    """Hidden person-index field -> ``person_index`` (``-1``/empty: ``None``, the largest)."""
+    return None if value is None or int(value) < 0 else int(value)
+
+
+def _locate(pt, path: str | None, person: float | None, what: str):
+    """The chosen person of an uploaded photo, cropped (MediaPipe, CPU):
+    a :class:`~mcld.pose_transfer.PersonCrop`."""
+    photo, people = _people(path)
+    return pt.locate_person(photo, _chosen(person), people=people, what=what)
+
+
+def _source_person(source_path: str | None, source_person: float | None):
+    """The source person located and cropped, no DensePose (its ``pose`` is
+    what "Align to source" previews align to), or None without a photo."""
+    if not source_path:
+        return None
+    photo, people = _people(source_path)
+    return get_locator().locate_person(photo, _index(source_person, people), people=people)
+
+
+def _target_on_cpu(pt, mode, target_path, target_person, gallery_name, mirror, align_to):
+    """The target, CPU half: a whole gallery :class:`~mcld.pose_transfer.TargetConditions`
+    (its IUV is drawn from the pose), or the photo's :class:`~mcld.pose_transfer.PersonCrop`
+    (DensePose follows on the GPU)."""
     from mcld.pose_gallery import gallery_target
 
     if mode == "gallery":
-        return gallery_target(_gallery_pose(gallery_name), mirror=bool(mirror), align_to=source)
+        return gallery_target(_gallery_pose(gallery_name), mirror=bool(mirror), align_to=align_to)
     if not target_path:
         raise gr.Error("Upload a target-pose photo, or choose a pose in the Gallery tab.")
-    idx = None if target_person is None or int(target_person) < 0 else int(target_person)
-    return pt.prepare_target(target_path, idx, mirror=bool(mirror), align_to=source)
+    return _locate(pt, target_path, target_person, "target")
+
+
+def _target_on_gpu(pt, target, mirror: bool, align_to):
+    """The target, GPU half: DensePose on a photo target's crop (gallery targets are done)."""
+    from mcld.pose_transfer import PersonCrop
+
+    if isinstance(target, PersonCrop):
+        return pt.prepare_target(target, mirror=bool(mirror), align_to=align_to)
+    return target
+
+
+def _progress_callback(progress):
+    def on_step(i: int, n: int) -> None:
+        if progress is not None:
+            progress((i, n), desc=f"Denoising step {i}/{n}")
+
+    return on_step
 
 
 def _gpu_seconds(job: dict, progress=None) -> int:
@@ -156,30 +258,74 @@ def _gpu_seconds(job: dict, progress=None) -> int:
 
 @spaces.GPU(duration=_gpu_seconds)
 def _generate_on_gpu(job: dict, progress=None):
-    """The GPU work of one generation: DensePose, UV texture, face, diffusion."""
+    """The GPU work of one generation: DensePose (source, photo target), the
+    UV texture from it, diffusion. People, crops and the face come in ``job``."""
     pt = get_pose_transfer()
-    source = pt.prepare_source(job["source_path"], job["source_person"])
-    target = _target_conditions(
-        pt, job["mode"], job["target_path"], job["target_person"], job["gallery_name"], job["mirror"],
-        job["align"], source if job["align"] else None,
-    )  # fmt: skip
-    steps = job["num_inference_steps"]
-
-    def on_step(i: int, n: int) -> None:
-        if progress is not None:
-            progress((i, n), desc=f"Denoising step {i}/{n}")
-
+    source = pt.prepare_source(job["source"], face=job["face"])
+    target = _target_on_gpu(pt, job["target"], job["mirror"], source if job["align"] else None)
     result = pt.generate(
-        source, target, num_inference_steps=steps, guidance_scale=job["guidance_scale"], seed=job["seed"],
-        scheduler=job["scheduler"], callback=on_step,
+        source, target, num_inference_steps=job["num_inference_steps"], guidance_scale=job["guidance_scale"],
+        seed=job["seed"], scheduler=job["scheduler"], callback=_progress_callback(progress),
     )  # fmt: skip
     return source, target, result
 
 
 @spaces.GPU(duration=GPU_PREVIEW_S)
-def _target_preview_on_gpu(target_path, target_person, mirror, source):
-    """The GPU work of a photo-target preview: DensePose on the target photo."""
-    return _target_conditions(get_pose_transfer(), "photo", target_path, target_person, None, mirror, source is not None, source)
+def _target_preview_on_gpu(target, mirror, align_to):
+    """The GPU work of a photo-target preview: DensePose on the target crop."""
+    return _target_on_gpu(get_pose_transfer(), target, mirror, align_to)
+
+
+def _edit_gpu_seconds(job: dict, progress=None) -> int:
+    """One generation, DensePose for each extra photo and, with parsing
+    attention, one more ReferenceNet pass per extra reference."""
+    extra = len(job["photos"]) - 1
+    references = 1 + (extra if job["parsing_attention"] else 0)
+    seconds = gpu_duration(job["num_inference_steps"], references) + GPU_CONDITIONS_S / 2 * extra
+    return int(min(GPU_MAX_S, -(-seconds // 1)))
+
+
+@spaces.GPU(duration=_edit_gpu_seconds)
+def _edit_on_gpu(job: dict, progress=None):
+    """The GPU work of one edit: DensePose of every photo and of a photo
+    target, their UV textures, the composition and diffusion. Crops, faces and
+    parsings come in ``job``."""
+    from mcld.editing import EditSource, edit
+
+    pt = get_pose_transfer()
+    sources = [
+        EditSource.from_source_conditions(pt.prepare_source(person, face=face), parsing)
+        for person, face, parsing in job["photos"]
+    ]
+    target = _target_on_gpu(pt, job["target"], job["mirror"], sources[0].conditions if job["align"] else None)
+    return edit(
+        pt, sources, job["selection"], target, parsing_attention=job["parsing_attention"],
+        num_inference_steps=job["num_inference_steps"], guidance_scale=job["guidance_scale"], seed=job["seed"],
+        scheduler=job["scheduler"], callback=_progress_callback(progress), photo_labels=job["labels"],
+    )  # fmt: skip
+
+
+def _save_result(image, settings: dict, caption: str, history):
+    """Write a result PNG (settings in its ``mcld_settings`` text chunk) and
+    put it first in the results history."""
+    from PIL.PngImagePlugin import PngInfo
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    meta = PngInfo()
+    meta.add_text("mcld_settings", json.dumps(settings))
+    fd, out_path = tempfile.mkstemp(
+        prefix=f"mcld_{settings['mode']}_s{settings['seed']}_steps{settings['num_inference_steps']}_", suffix=".png", dir=RESULTS_DIR
+    )
+    os.close(fd)
+    image.save(out_path, pnginfo=meta)
+    return [(out_path, caption), *(history or [])]
+
+
+def _sampling_caption(settings: dict, output_size: str) -> str:
+    return (
+        f"{output_size} | steps {settings['num_inference_steps']} | guidance {settings['guidance_scale']:g} | "
+        f"seed {settings['seed']} | {settings['scheduler']}"
+    )
 
 
 # ----------------------------------------------------------------- handlers
@@ -212,15 +358,16 @@ def preview_target(mode, target_path, target_person, gallery_name, mirror, align
     from mcld.pose_transfer import iuv_to_display
 
     try:
-        source = _source_pose(source_path, source_person) if align else None
+        source_crop = _source_person(source_path, source_person) if align else None
         if mode == "gallery":
             if not gallery_name:
                 return None, "Choose a pose in the gallery."
-            target = _target_conditions(None, mode, None, None, gallery_name, mirror, align, source)
+            target = _target_on_cpu(None, mode, None, None, gallery_name, mirror, source_crop)
             return iuv_to_display(target.iuv), " ".join(target.warnings)
         if not target_path:
             return None, ""
-        target = _target_preview_on_gpu(target_path, target_person, bool(mirror), source)
+        crop = _target_on_cpu(get_locator(), "photo", target_path, target_person, None, mirror, None)
+        target = _target_preview_on_gpu(crop, bool(mirror), source_crop)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
     notes = [
@@ -290,24 +437,31 @@ def generate(
     """Generate the source person in the target pose; append to the results."""
     if not source_path:
         raise gr.Error("Upload a source photo of a person first.")
-    job = {
-        "source_path": source_path,
-        "source_person": None if source_person is None or int(source_person) < 0 else int(source_person),
-        "mode": "gallery" if target_mode == "gallery" else "photo",
-        "target_path": target_path,
-        "target_person": target_person,
-        "gallery_name": gallery_pose,
-        "mirror": bool(mirror),
-        "align": bool(align),
-        "num_inference_steps": int(num_inference_steps),
-        "guidance_scale": float(guidance_scale),
-        "seed": int(seed),
-        "scheduler": scheduler,
-    }
+    mode = "gallery" if target_mode == "gallery" else "photo"
     if output_size not in OUTPUT_SIZES:
         raise gr.Error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
-    progress(0, desc="Preparing the conditions (pose, DensePose, texture, face)")
+    progress(0, desc="Finding the people (MediaPipe) and the face")
     try:
+        from mcld.pose_transfer import check_sampling_args
+
+        check_sampling_args(num_inference_steps, guidance_scale, seed)
+        pt = get_pose_transfer()
+        source_crop = _locate(pt, source_path, source_person, "source")
+        target = _target_on_cpu(
+            pt, mode, target_path, target_person, gallery_pose, mirror, source_crop if align else None
+        )  # fmt: skip
+        job = {
+            "source": source_crop,
+            "face": pt.face_embedding(source_crop.crop),
+            "target": target,
+            "mirror": bool(mirror),
+            "align": bool(align),
+            "num_inference_steps": int(num_inference_steps),
+            "guidance_scale": float(guidance_scale),
+            "seed": int(seed),
+            "scheduler": scheduler,
+        }
+        progress(0, desc="DensePose, texture and sampling")
         source, target, result = _generate_on_gpu(job, progress)
     except gr.Error:
         raise
@@ -316,27 +470,17 @@ def generate(
     for note in [*source.warnings, *target.warnings]:
         gr.Warning(note)
     from mcld.pose_transfer import iuv_to_display
-    from PIL.PngImagePlugin import PngInfo
 
     image = getattr(result, OUTPUT_SIZES[output_size])
-    settings = dict(result.settings, output_size=output_size, target=job["mode"])
-    if job["mode"] == "gallery":
+    settings = dict(result.settings, output_size=output_size, target=mode)
+    if mode == "gallery":
         settings["gallery_pose"] = gallery_pose
     caption = (
-        f"{settings['mode']} | {output_size} | steps {settings['num_inference_steps']} | "
-        f"guidance {settings['guidance_scale']:g} | seed {settings['seed']} | {settings['scheduler']}"
+        f"{settings['mode']} | {_sampling_caption(settings, output_size)}"
         f"{' | mirror' if settings['mirrored'] else ''}{' | align' if settings['aligned'] else ''}"
-        f"{' | gallery: ' + gallery_pose if job['mode'] == 'gallery' else ''}"
+        f"{' | gallery: ' + gallery_pose if mode == 'gallery' else ''}"
     )
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    meta = PngInfo()
-    meta.add_text("mcld_settings", json.dumps(settings))
-    fd, out_path = tempfile.mkstemp(
-        prefix=f"mcld_{settings['mode']}_s{settings['seed']}_steps{settings['num_inference_steps']}_", suffix=".png", dir=RESULTS_DIR
-    )
-    os.close(fd)
-    image.save(out_path, pnginfo=meta)
-    history = [(out_path, caption), *(history or [])]
+    history = _save_result(image, settings, caption, history)
     status = f"Done: {caption}. Sampling took {result.timings.get('sampling_s', 0):.1f} s."
     return (
         history,
@@ -349,6 +493,197 @@ def generate(
         iuv_to_display(target.iuv),
         status,
     )
+
+
+def _parsing_name(source: str) -> str:
+    return PARSING_NAMES.get(source, f"parsing ({source})")
+
+
+def _parse_crop(crop: np.ndarray):
+    """Human parsing of a person crop (CPU)."""
+    return get_parser()(crop)
+
+
+def parse_photo(photo_path, person_index=-1, label="Source"):
+    """Parse the person of a photo (the crop the edit uses) and draw the regions.
+
+    Returns the ``(512, 352, 3)`` overlay and a note naming the parser
+    ("coarse parsing (MediaPipe)" for the fallback) and the regions found.
+    """
+    if not photo_path:
+        return None, ""
+    from mcld.annotators.human_parsing import draw_parsing_overlay
+
+    try:
+        person = _locate(get_locator(), photo_path, person_index, "edit")
+        result = _parse_crop(person.crop)
+    except (MCLDError, ValueError) as err:
+        raise _user_error(err) from None
+    regions = ", ".join(r.replace("_", " ") for r in result.present_regions()) or "none"
+    name = _parsing_name(result.source)
+    people = len(person.people)
+    who = "1 person" if people == 1 else f"{people} people; using person {person.person_index + 1}"
+    note = f"{label}: {name}. Regions: {regions}. ({who})"
+    return draw_parsing_overlay(person.crop, result, legend=False), note
+
+
+def parsing_label() -> gr.Image:
+    """The overlay's label: the parser's name (after a parse built it), e.g.
+    "coarse parsing (MediaPipe)" for the fallback parser."""
+    return gr.Image(label=_parsing_name(get_parser().source))
+
+
+def parsing_legend_html() -> str:
+    """One colour legend for every parsing overlay (same colours for all)."""
+    from mcld.annotators.human_parsing import REGION_COLORS, REGIONS
+
+    items = "".join(
+        f'<span style="display:inline-flex;align-items:center;margin-right:14px;white-space:nowrap">'
+        f'<span style="width:14px;height:14px;border:1px solid #888;margin-right:5px;'
+        f'background:rgb{tuple(REGION_COLORS[name])}"></span>{name.replace("_", " ")}</span>'
+        for name in REGIONS[1:]
+    )
+    return f'<div id="parsing-legend-items" style="line-height:1.9">Parsing colours: {items}</div>'
+
+
+def _edit_selection(choices: dict[str, str], photo_paths: list):
+    """Dropdown values -> (RegionSelection, photo slots used, their labels).
+
+    Only the photos a choice names are prepared; their indices in the
+    selection are compact (``0`` = the source).
+    """
+    from mcld.editing import RegionSelection
+
+    slots = {}
+    for field, value in choices.items():
+        if field == "identity" and value == SAME_AS_FACE:
+            continue
+        if value not in EDIT_PHOTO_LABELS:
+            raise gr.Error(f"{EDIT_CHOICES[field]}: choose one of {', '.join(EDIT_PHOTO_LABELS)}, not '{value}'.")
+        slot = EDIT_PHOTO_LABELS.index(value)
+        if slot > 0 and not photo_paths[slot - 1]:
+            raise gr.Error(f"{EDIT_CHOICES[field]} is to come from {value}, but no photo was uploaded as {value}.")
+        slots[field] = slot
+    used = sorted({0, *slots.values()})
+    index = {slot: k for k, slot in enumerate(used)}
+    kwargs = {
+        field: index[slot]
+        for field, slot in slots.items()
+        if slot > 0 or field == "identity"  # "Source" for a region = the base photo
+    }
+    return RegionSelection(base=0, **kwargs), used, [EDIT_PHOTO_LABELS[slot] for slot in used]
+
+
+def edit_regions(
+    source_path,
+    source_person,
+    photo_2,
+    photo_3,
+    photo_4,
+    photo_5,
+    face,
+    hair,
+    upper_garment,
+    lower_garment,
+    shoes,
+    appearance,
+    identity,
+    parsing_attention,
+    target_mode,
+    target_path,
+    target_person,
+    gallery_pose,
+    mirror,
+    align,
+    num_inference_steps,
+    guidance_scale,
+    seed,
+    scheduler,
+    output_size,
+    history,
+    progress=gr.Progress(),
+):
+    """Region editing: the source person with regions from other photos, in
+    the target pose; the result (settings and selection in its caption and
+    PNG metadata) goes first in the results."""
+    if not source_path:
+        raise gr.Error("Upload a source photo of a person first (step 1).")
+    if output_size not in OUTPUT_SIZES:
+        raise gr.Error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
+    paths = [photo_2, photo_3, photo_4, photo_5]
+    choices = dict(
+        face=face, hair=hair, upper_garment=upper_garment, lower_garment=lower_garment, shoes=shoes,
+        appearance=appearance, identity=identity,
+    )  # fmt: skip
+    selection, used, labels = _edit_selection(choices, paths)
+    mode = "gallery" if target_mode == "gallery" else "photo"
+    progress(0, desc="Finding the people (MediaPipe), faces and parsing")
+    try:
+        from mcld.pose_transfer import check_sampling_args
+
+        check_sampling_args(num_inference_steps, guidance_scale, seed)
+        pt = get_pose_transfer()
+        photos = []
+        for slot, label in zip(used, labels):
+            person = (
+                _locate(pt, source_path, source_person, "source")
+                if slot == 0
+                else _locate(pt, paths[slot - 1], -1, label)
+            )  # fmt: skip
+            photos.append((person, pt.face_embedding(person.crop), _parse_crop(person.crop)))
+        target = _target_on_cpu(pt, mode, target_path, target_person, gallery_pose, mirror, photos[0][0] if align else None)
+        job = {
+            "photos": photos,
+            "labels": labels,
+            "selection": selection,
+            "parsing_attention": bool(parsing_attention),
+            "target": target,
+            "mirror": bool(mirror),
+            "align": bool(align),
+            "num_inference_steps": int(num_inference_steps),
+            "guidance_scale": float(guidance_scale),
+            "seed": int(seed),
+            "scheduler": scheduler,
+        }
+        progress(0, desc="DensePose, textures and sampling")
+        result = _edit_on_gpu(job, progress)
+    except gr.Error:
+        raise
+    except (MCLDError, ValueError) as err:
+        raise _user_error(err) from None
+    # People/orientation notes of every photo; the face note only through the
+    # identity photo (result.notes): the other photos' faces are not used.
+    notes = [n.replace(f"the {label} photo", label) for label, (person, _, _) in zip(labels, photos) for n in person.warnings]
+    for note in dict.fromkeys([*notes, *result.notes]):
+        gr.Warning(note)
+    regions = {
+        field: EDIT_PHOTO_LABELS[used[getattr(selection, field)]]
+        for field in EDIT_CHOICES
+        if getattr(selection, field) is not None
+    }
+    settings = dict(
+        result.settings, output_size=output_size, target=mode, regions=regions, mirrored=result.target.mirrored,
+        aligned=result.target.aligned,
+    )  # fmt: skip
+    if mode == "gallery":
+        settings["gallery_pose"] = gallery_pose
+    taken = ", ".join(f"{EDIT_CHOICES[f].lower()}: {label}" for f, label in regions.items()) or "all from Source"
+    caption = (
+        f"{settings['mode']} | edit ({taken}){' | parsing attention' if settings['parsing_attention'] else ''} | "
+        f"{_sampling_caption(settings, output_size)}"
+        f"{' | mirror' if settings['mirrored'] else ''}{' | align' if settings['aligned'] else ''}"
+        f"{' | gallery: ' + gallery_pose if mode == 'gallery' else ''}"
+    )
+    history = _save_result(getattr(result, OUTPUT_SIZES[output_size]), settings, caption, history)
+    status = f"Done: {caption}."
+    return history, history, result.composed.texture, status
+
+
+def add_edit_photo(count):
+    """Show one more extra-photo slot."""
+    count = min(int(count) + 1, MAX_EDIT_PHOTOS)
+    columns = [gr.Column(visible=k < count) for k in range(MAX_EDIT_PHOTOS)]
+    return count, *columns, gr.Column(visible=count < MAX_EDIT_PHOTOS)
 
 
 def generate_example(source_path, target_path, progress=gr.Progress()):
@@ -427,6 +762,74 @@ def build_demo() -> gr.Blocks:
                 target_iuv = gr.Image(label="Target IUV the model gets", interactive=False, height=260, elem_id="target-iuv")
                 target_note = gr.Markdown(elem_id="target-note")
 
+        with gr.Accordion(
+            "3. Edit regions (optional): face, hair and garments from other photos", open=False, elem_id="edit-regions"
+        ):
+            gr.Markdown(
+                "Add photos of other people, then choose which photo each region comes from. "
+                "**Source** is the photo of step 1; the target pose (step 2) and the Advanced settings are shared "
+                "with Generate. Each photo's largest person is used; the coloured overlay is its parsing "
+                "(which pixels count as face, hair, garments...)."
+            )
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=0, min_width=220):
+                    gr.Markdown("**Source**")
+                    edit_source_photo = gr.Image(
+                        label="Source photo (step 1)", interactive=False, height=200, buttons=[], elem_id="edit-photo-1"
+                    )
+                    source_parsing = gr.Image(
+                        label="Parsing", interactive=False, height=330, buttons=["fullscreen"], elem_id="edit-parsing-1"
+                    )
+                    source_parsing_note = gr.Markdown(elem_id="edit-parsing-note-1")
+                photo_columns, edit_photos, edit_parsings, edit_notes = [], [], [], []
+                for k, label in enumerate(EDIT_PHOTO_LABELS[1:], start=2):
+                    with gr.Column(visible=k == 2, scale=0, min_width=220) as column:
+                        gr.Markdown(f"**{label}**")
+                        edit_photos.append(PhotoInput(label=label, height=200, elem_id=f"edit-photo-{k}"))
+                        edit_parsings.append(
+                            gr.Image(
+                                label="Parsing", interactive=False, height=330, buttons=["fullscreen"],
+                                elem_id=f"edit-parsing-{k}",
+                            )  # fmt: skip
+                        )
+                        edit_notes.append(gr.Markdown(elem_id=f"edit-parsing-note-{k}"))
+                    photo_columns.append(column)
+                with gr.Column(scale=0, min_width=150) as add_photo_column:
+                    add_photo_button = gr.Button("+ Add photo", variant="secondary", elem_id="edit-add-photo")
+            gr.HTML(parsing_legend_html(), elem_id="parsing-legend")
+            edit_photo_count = gr.State(1)
+            photo_choices = list(EDIT_PHOTO_LABELS)
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    with gr.Row():
+                        edit_dropdowns = {
+                            field: gr.Dropdown(
+                                photo_choices, value="Source", label=EDIT_CHOICES[field], min_width=140,
+                                elem_id=f"edit-{field.replace('_', '-')}",
+                            )  # fmt: skip
+                            for field in ("face", "hair", "upper_garment", "lower_garment", "shoes")
+                        }
+                    with gr.Row():
+                        edit_dropdowns["appearance"] = gr.Dropdown(
+                            photo_choices, value="Source", label=EDIT_CHOICES["appearance"],
+                            info="Whose whole crop the CLIP image encoder sees (overall look and colours)",
+                            elem_id="edit-appearance",
+                        )  # fmt: skip
+                        edit_dropdowns["identity"] = gr.Dropdown(
+                            [SAME_AS_FACE, *photo_choices], value=SAME_AS_FACE, label=EDIT_CHOICES["identity"],
+                            info="Whose insightface embedding gives the identity tokens", elem_id="edit-identity",
+                        )  # fmt: skip
+                        parsing_attention = gr.Checkbox(
+                            label="Parsing-guided reference attention (TruePose-style, no training)",
+                            info="Each body region reads only the photo it comes from (one reference per photo)",
+                            elem_id="edit-parsing-attention",
+                        )
+                    edit_button = gr.Button("Generate edit", variant="primary", elem_id="edit-generate")
+                with gr.Column(scale=1, min_width=220):
+                    edit_texture = gr.Image(
+                        label="Composed UV texture (last edit)", interactive=False, height=300, elem_id="edit-texture"
+                    )
+
         generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
         run_status = gr.Markdown(elem_id="run-status")
         results = gr.Gallery(
@@ -481,10 +884,18 @@ def build_demo() -> gr.Blocks:
         # ------------------------------------------------------------ wiring
         align_inputs = [source_image, source_person]
         preview_inputs = [target_mode, target_image, target_person, gallery_pose, mirror, align, source_image, source_person]
+        source_parsed = [source_parsing, source_parsing_note]
         source_image.change(
             detect_source, source_image, [source_overlay, source_person, source_note], api_name="detect_source"
+        ).success(parse_photo, [source_image, source_person], source_parsed, api_name="parse_photo").success(
+            parsing_label, None, source_parsing, api_name="source_parsing_label", api_visibility="private"
         )
-        source_overlay.select(pick_source, source_image, [source_overlay, source_person, source_note], api_name="pick_source")
+        source_image.change(
+            lambda path: path, source_image, edit_source_photo, api_name="edit_source_photo", api_visibility="private"
+        )
+        source_overlay.select(
+            pick_source, source_image, [source_overlay, source_person, source_note], api_name="pick_source"
+        ).success(parse_photo, [source_image, source_person], source_parsed, api_name="parse_source", api_visibility="private")
         target_image.change(
             detect_target,
             [target_image, mirror, align, *align_inputs],
@@ -522,6 +933,29 @@ def build_demo() -> gr.Blocks:
                 cond_target_skeleton, cond_target_iuv, run_status,
             ],
             api_name="generate",
+        )  # fmt: skip
+        for k, (photo, parsing, note) in enumerate(zip(edit_photos, edit_parsings, edit_notes), start=2):
+            label = f"Photo {k}"
+            photo.change(
+                lambda path, label=label: parse_photo(path, -1, label), photo, [parsing, note],
+                api_name=f"parse_photo_{k}", api_visibility="private",
+            ).success(
+                parsing_label, None, parsing, api_name=f"parsing_label_{k}",
+                api_visibility="private",
+            )  # fmt: skip
+        add_photo_button.click(
+            add_edit_photo, edit_photo_count, [edit_photo_count, *photo_columns, add_photo_column], api_name="add_photo",
+            api_visibility="private",
+        )  # fmt: skip
+        edit_button.click(
+            edit_regions,
+            [
+                source_image, source_person, *edit_photos, *edit_dropdowns.values(), parsing_attention,
+                target_mode, target_image, target_person, gallery_pose, mirror, align,
+                steps, guidance, seed, scheduler, output_size, history,
+            ],
+            [results, history, edit_texture, run_status],
+            api_name="edit",
         )  # fmt: skip
         del status_line
     return demo

@@ -18,7 +18,10 @@ def client(app_url):
 def test_api_lists_stable_endpoints(client):
     api = client.view_api(print_info=False, return_format="dict")
     names = set(api["named_endpoints"])
-    for name in ("/generate", "/detect_source", "/detect_target", "/pick_target", "/preview_target", "/pick_gallery_pose"):
+    for name in (
+        "/generate", "/detect_source", "/detect_target", "/pick_target", "/preview_target", "/pick_gallery_pose",
+        "/parse_photo", "/edit",
+    ):
         assert name in names, f"{name} missing from {sorted(names)}"
 
 
@@ -90,3 +93,89 @@ def test_bad_upload_gives_readable_error_and_app_keeps_serving(client, tmp_path,
     overlay, index, note = client.predict(gradio_client.handle_file(str(images_dir / "reference_img_2.png")), api_name="/detect_source")
     assert index == 0 and "1 person" in note
     assert Image.open(overlay).size == Image.open(images_dir / "reference_img_2.png").size
+
+
+def _edit_kwargs(images_dir, **changes) -> dict:
+    handle = gradio_client.handle_file
+    kwargs = dict(
+        source_path=handle(str(images_dir / "reference_img_0.png")),
+        source_person=-1,
+        photo_2=handle(str(images_dir / "reference_img_2.png")),
+        photo_3=handle(str(images_dir / "reference_img_4.png")),
+        photo_4=None,
+        photo_5=None,
+        face="Source",
+        hair="Source",
+        upper_garment="Photo 2",
+        lower_garment="Photo 3",
+        shoes="Source",
+        appearance="Source",
+        identity="Same as face",
+        parsing_attention=True,
+        target_mode="photo",
+        target_path=handle(str(images_dir / "reference_img_1.png")),
+        target_person=-1,
+        gallery_pose="",
+        mirror=False,
+        align=False,
+        num_inference_steps=1,
+        guidance_scale=3.5,
+        seed=5,
+        scheduler="ddim",
+        output_size="512x352",
+        api_name="/edit",
+    )
+    kwargs.update(changes)
+    return kwargs
+
+
+def test_parse_photo_endpoint_returns_crop_overlay_and_names_the_parser(client, images_dir):
+    assert "/parse_photo" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    overlay, note = client.predict(
+        gradio_client.handle_file(str(images_dir / "reference_img_2.png")), -1, api_name="/parse_photo"
+    )
+    assert Image.open(overlay).size == (352, 512), "the overlay must show the 352x512 crop the edit uses"
+    assert "coarse parsing (MediaPipe)" in note or "SCHP" in note, note
+    assert "upper garment" in note and "1 person" in note
+
+
+def test_edit_endpoint_three_photos_with_parsing_attention(client, images_dir):
+    out = client.predict(**_edit_kwargs(images_dir))
+    gallery, texture, status = out[0], out[1], out[2]
+    item = gallery[0]
+    path = item["image"] if isinstance(item["image"], str) else item["image"]["path"]
+    image = Image.open(path)
+    assert image.size == (352, 512)
+    settings = json.loads(image.text["mcld_settings"])
+    assert settings["photos"] == ["Source", "Photo 2", "Photo 3"]
+    assert settings["regions"] == {"upper_garment": "Photo 2", "lower_garment": "Photo 3"}
+    assert settings["selection"]["upper_garment"] == 1 and settings["selection"]["lower_garment"] == 2
+    assert settings["selection"]["face"] is None and settings["parsing_attention"] is True
+    assert settings["seed"] == 5 and settings["mode"] == "tiny" and settings["target"] == "photo"
+    caption = item["caption"]
+    assert "upper garment: Photo 2" in caption and "lower garment: Photo 3" in caption
+    assert "parsing attention" in caption and "seed 5" in caption
+    assert Image.open(texture).size == (512, 512)
+    assert status.startswith("Done:")
+
+
+def test_edit_endpoint_gallery_target_small_output_and_clear_errors(client, images_dir):
+    out = client.predict(
+        **_edit_kwargs(
+            images_dir, photo_3=None, lower_garment="Source", upper_garment="Source", hair="Photo 2",
+            identity="Source", parsing_attention=False, target_mode="gallery", target_path=None,
+            gallery_pose="t_pose", align=True, output_size="256x176",
+        )
+    )  # fmt: skip
+    item = out[0][0]
+    path = item["image"] if isinstance(item["image"], str) else item["image"]["path"]
+    image = Image.open(path)
+    assert image.size == (176, 256)
+    settings = json.loads(image.text["mcld_settings"])
+    assert settings["photos"] == ["Source", "Photo 2"] and settings["gallery_pose"] == "t_pose"
+    assert settings["regions"] == {"hair": "Photo 2", "identity": "Source"} and settings["aligned"] is True
+    # A region from an empty slot, and no source: our messages, not a traceback.
+    with pytest.raises(Exception, match="no photo was uploaded as Photo 4"):
+        client.predict(**_edit_kwargs(images_dir, shoes="Photo 4"))
+    with pytest.raises(Exception, match="Upload a source photo"):
+        client.predict(**_edit_kwargs(images_dir, source_path=None))
