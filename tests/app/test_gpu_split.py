@@ -11,7 +11,7 @@ import os
 import pytest
 from PIL import Image
 
-from tests.app.conftest import REPO_ROOT
+from tools.appserver import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
