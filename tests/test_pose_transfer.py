@@ -182,3 +182,13 @@ def test_cli_generate_and_batch(tmp_path, images_dir):
     assert rc == 1  # one bad row
     assert Image.open(tmp_path / "res" / "ok.png").size == (176, 256)
     assert not (tmp_path / "res" / "bad.png").exists()
+
+
+def test_real_weights_missing_offline_is_a_clear_error(monkeypatch):
+    """``make demo`` offline: the full models cannot be fetched; the message says which and from where."""
+    from mcld.errors import WeightsNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError) as err:
+        PoseTransfer.from_pretrained(device="cpu")
+    assert "Lotior/mcld" in err.value.user_message
