@@ -3,7 +3,6 @@
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
-export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -29,13 +28,14 @@ demo: $(VENV)/.stamp-app
 
 # The whole path on tiny random weights, with no download (named as such in the UI).
 demo-tiny: $(VENV)/.stamp-app
-	MCLD_TINY=1 $(PY) app.py
+	MCLD_TINY=1 HF_HUB_OFFLINE=1 $(PY) app.py
 
+# Tests never touch the network: HF_HUB_OFFLINE=1 (the demo may download weights).
 test: $(VENV)/.stamp-dev browser
-	$(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 test-fast: $(VENV)/.stamp-dev
-	$(PY) -m pytest -q -m "not browser and not slow"
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not browser and not slow"
 
 # CPU-side table always; the full-size GPU table only where CUDA is present (else a tiny smoke run).
 bench: $(VENV)/.stamp-dev
