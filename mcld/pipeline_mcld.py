@@ -713,6 +713,7 @@ class MCLDPipeline(DiffusionPipeline):
 
     @property
     def guidance_scale(self) -> float:
+        """Classifier-free guidance scale of the current/last call (upstream default 3.5)."""
         return self._guidance_scale
 
     @property
@@ -722,6 +723,7 @@ class MCLDPipeline(DiffusionPipeline):
 
     @property
     def num_timesteps(self) -> int:
+        """Number of denoising steps of the current/last call."""
         return self._num_timesteps
 
     @torch.no_grad()
