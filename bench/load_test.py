@@ -252,8 +252,8 @@ def _markdown(args, started, report, growth, wrong, ok, n_total) -> str:
         "other jobs were running on the same machine, so latencies are indicative only.",
         f"- Command: `{cmd}`",
         "- Server: `app.py` with `MCLD_TINY=1` on 127.0.0.1 (queue `max_size` 20, `default_concurrency_limit` 1, "
-        "as in `app.py`); requests: `/generate` with 1 DDIM step, output 256x176 (the tiny model runs at 512x512 "
-        "inside); bad uploads: " + ", ".join(BAD_CASES) + ".",
+        "as in `app.py`); requests: `/generate` with 1 DDIM step, output 256x176 (tiny mode samples at "
+        "256x256, `PoseTransfer.tiny`); bad uploads: " + ", ".join(BAD_CASES) + ".",
         "",
         f"## 1. Concurrent: {args.clients} clients x {args.per_client} requests = {n_total}",
         "",
