@@ -231,3 +231,17 @@ def test_roi_align_aligned_empty_roi_adaptive_is_zero():
     assert _one([[1, 1, 1, 1]], aligned=True, sampling_ratio=0).item() == 0.0
     with pytest.raises(ValueError):
         _one([[0, 0, float("nan"), 2]], aligned=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_roi_align_half_features_sample_in_float32(dtype):
+    # Box corners of an 800x1333 input do not fit a half's mantissa: sampling
+    # must happen in float32 (torchvision's autocast rule), the result keeps
+    # the features' dtype.
+    gen = torch.Generator().manual_seed(0)
+    feat = torch.randn(1, 3, 200, 334, generator=gen)
+    boxes = torch.tensor([[1003.37, 517.81, 1291.55, 795.13]], dtype=torch.float32)
+    half = roi_align(feat.to(dtype), boxes, 7, 1.0 / 4, 2, False)
+    assert half.dtype == dtype
+    expected = roi_align(feat.to(dtype).float(), boxes, 7, 1.0 / 4, 2, False).to(dtype)
+    assert torch.equal(half, expected)

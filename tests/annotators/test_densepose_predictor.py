@@ -201,3 +201,26 @@ def test_missing_weights_offline(tmp_path, monkeypatch):
     target.parent.mkdir()
     target.write_bytes(b"")
     assert resolve_weights("R_101_FPN_DL_s1x") == target
+
+
+def test_autocast_around_the_call_changes_nothing(tiny, photo):
+    # The app may wrap a whole request in autocast; DensePose must keep its
+    # float32 numerics (detectron2's DefaultPredictor uses none).
+    box = np.array([[102, 4, 288, 556]], np.float32)
+    plain = tiny(photo, boxes=box).to_iuv()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = tiny(photo, boxes=box).to_iuv()
+    np.testing.assert_array_equal(under, plain)
+
+
+def test_half_precision_weights_run():
+    # A predictor cast to bfloat16 gets its input in that dtype (no dtype
+    # mismatch in the stem); results keep their documented dtypes.
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    dp = DensePosePredictor.tiny(seed=0)
+    dp.model.to(torch.bfloat16)
+    assert dp.model.dtype == torch.bfloat16
+    res = dp(image, boxes=[[20, 30, 150, 280]])
+    assert res.boxes.dtype == np.float32 and res.uv[0].dtype == np.float32
+    assert res.labels[0].shape == (250, 130) and np.isfinite(res.uv[0]).all()

@@ -41,6 +41,11 @@ class DensePoseRCNN(nn.Module):
         """Device of the parameters."""
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the convolution weights (float32 unless cast)."""
+        return self.backbone.bottom_up.stem.conv1.weight.dtype
+
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """FPN maps of a normalised, padded BGR batch ``(B, 3, H, W)`` (H, W multiples of 32)."""
         return self.backbone(images)

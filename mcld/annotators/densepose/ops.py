@@ -79,7 +79,9 @@ def roi_align(
         aligned: Pixel-model flag described above.
 
     Returns:
-        ``(K, C, P_h, P_w)`` tensor, same dtype and device as ``features``.
+        ``(K, C, P_h, P_w)`` tensor, same dtype and device as ``features``
+        (float16/bfloat16 features are sampled in float32, as torchvision's
+        autocast rule for ``roi_align`` does).
 
     Raises:
         ValueError: ``features`` is not 4-D, ``boxes`` is not ``(K, 4|5)`` or
@@ -102,6 +104,12 @@ def roi_align(
     num = boxes.shape[0]
     if num == 0:
         return features.new_zeros((0, chans, ph, pw))
+    if features.dtype in (torch.float16, torch.bfloat16):
+        # As torchvision's autocast rule for roi_align: sample in float32 (box
+        # corners of an 800x1333 image need more than a half's 11 mantissa bits),
+        # return in the input dtype.
+        out = roi_align(features.float(), boxes.float(), output_size, spatial_scale, sampling_ratio, aligned)
+        return out.to(features.dtype)
     dt, dev = features.dtype, features.device
     boxes = boxes.to(device=dev, dtype=dt)
     if boxes.shape[1] == 4:

@@ -17,6 +17,7 @@ detectron2's ``GeneralizedRCNN.inference(..., detected_instances=...)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -389,6 +390,11 @@ class DensePosePredictor:
     ) -> DensePoseResult:
         """Run DensePose on one image.
 
+        The model runs in its own weight dtype (float32 unless cast) with any
+        surrounding ``torch.autocast`` switched off, as detectron2's
+        ``DefaultPredictor`` does; a caller's autocast region (e.g. around the
+        whole generation) therefore cannot change the IUV map.
+
         Args:
             image: RGB ``PIL.Image`` / ``(H, W, 3)`` uint8 RGB array, or a file
                 path / bytes (read with :func:`mcld.image_utils.load_image`,
@@ -412,6 +418,17 @@ class DensePosePredictor:
             ``detector_postprocess`` (``detectron2/modeling/postprocessing.py``),
             DensePose ``DensePoseResultExtractor``.
         """
+        dev_type = self.device.type
+        no_autocast = (
+            torch.autocast(device_type=dev_type, enabled=False)
+            if dev_type in ("cpu", "cuda")
+            else contextlib.nullcontext()
+        )
+        with no_autocast:
+            return self._predict(image, boxes, return_intermediates)
+
+    def _predict(self, image, boxes, return_intermediates: bool) -> DensePoseResult:
+        """Body of :meth:`__call__` (inference mode, autocast off)."""
         # 1. Input -> normalised BGR batch.
         if isinstance(image, (str, os.PathLike, bytes, bytearray)):
             image = load_image(image, max_side=None)
@@ -420,7 +437,7 @@ class DensePosePredictor:
         given = None if boxes is None else self._check_boxes(boxes)
         dev = self.device
         x, (res_h, res_w), _ = preprocess_image(rgb, self.cfg)
-        x = x.to(dev)
+        x = x.to(device=dev, dtype=self.model.dtype)
         extras: dict[str, Any] = {}
 
         # 2. Backbone.
