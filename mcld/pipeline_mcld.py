@@ -355,7 +355,8 @@ class MCLDPipeline(DiffusionPipeline):
             subfolder: Folder inside ``mcld_weights``.
             fp16_cache: Convert to float16 safetensors (default: when
                 ``torch_dtype`` is float16).
-            local_files_only: Never try the network.
+            local_files_only: Never try the network (MCLD files, VAE and image
+                encoder; ``None``: the Hub default, i.e. ``HF_HUB_OFFLINE``).
 
         Returns:
             The pipeline on ``device``.
@@ -404,11 +405,13 @@ class MCLDPipeline(DiffusionPipeline):
             ))
         pose_guider = load_component_weights("pose_guider", pose_guider, **common)
         face_resampler = load_component_weights("face_resampler", face_resampler, **common)
-        vae_model = vae if isinstance(vae, torch.nn.Module) else load_vae(vae, torch_dtype=torch_dtype)
+        # The standard components honour local_files_only too (offline start with a warm Hub cache).
+        hub_kwargs = {} if local_files_only is None else {"local_files_only": bool(local_files_only)}
+        vae_model = vae if isinstance(vae, torch.nn.Module) else load_vae(vae, torch_dtype=torch_dtype, **hub_kwargs)
         encoder = (
             image_encoder
             if isinstance(image_encoder, torch.nn.Module)
-            else load_image_encoder(image_encoder, torch_dtype=torch_dtype)
+            else load_image_encoder(image_encoder, torch_dtype=torch_dtype, **hub_kwargs)
         )
         scheduler = DDIMScheduler.from_config({k: v for k, v in sched_cfg.items() if not k.startswith("_comment")})
         if execution_mode is None:

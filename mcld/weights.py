@@ -212,17 +212,24 @@ def _looks_like_repo_id(text: str) -> bool:
     return len(parts) == 2 and all(parts) and not text.startswith((".", "/", "~"))
 
 
-def _cache_slug(source: Union[str, Path]) -> str:
+def _cache_slug(source: Union[str, Path], subfolder: Optional[str] = None) -> str:
+    """Cache folder name of one weights source: a local folder by its resolved
+    path, a Hub repo by its id; a ``subfolder`` is part of the name (two
+    checkpoints in subfolders of one repo must not share converted files)."""
+    sub = str(subfolder).strip("/") if subfolder else ""
     if Path(str(source)).is_dir():
-        resolved = str(Path(source).resolve())
+        resolved = str(Path(source).resolve() / sub) if sub else str(Path(source).resolve())
         return "local--" + hashlib.sha256(resolved.encode()).hexdigest()[:16]
-    return "hub--" + str(source).replace("/", "--")
+    slug = "hub--" + str(source).replace("/", "--")
+    return slug + "--" + sub.replace("/", "--") if sub else slug
 
 
-def _cached_safetensors(component: str, source, cache_dir: Optional[Path], fp16: bool) -> Path:
+def _cached_safetensors(
+    component: str, source, cache_dir: Optional[Path], fp16: bool, subfolder: Optional[str] = None
+) -> Path:
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     suffix = ".fp16.safetensors" if fp16 else ".safetensors"
-    return cache_dir / _cache_slug(source) / f"{component}{suffix}"
+    return cache_dir / _cache_slug(source, subfolder) / f"{component}{suffix}"
 
 
 def _fingerprint(path: Path) -> str:
@@ -349,7 +356,7 @@ def load_component_weights(
         CheckpointError: If the file is corrupt or keys/shapes do not match.
     """
     assign = any(p.is_meta for p in module.parameters())
-    cached = _cached_safetensors(component, source, Path(cache_dir) if cache_dir else None, fp16_cache)
+    cached = _cached_safetensors(component, source, Path(cache_dir) if cache_dir else None, fp16_cache, subfolder)
     local_pth = None
     if _is_local(source):
         try:
@@ -478,6 +485,11 @@ def _hub_cached(repo_id: str, filename: str) -> Optional[str]:
     return found if isinstance(found, str) else None
 
 
+def _hub_cached_any(repo_id: str, filenames: Sequence[str]) -> Optional[str]:
+    """Path of the first of ``filenames`` in the local Hub cache, else None."""
+    return next((p for p in (_hub_cached(repo_id, n) for n in filenames) if p), None)
+
+
 def weights_status(
     mcld_weights: Union[str, Path] = DEFAULT_MCLD_WEIGHTS,
     vae: Union[str, Path] = DEFAULT_VAE,
@@ -497,7 +509,12 @@ def weights_status(
     """
     out = []
     for component, names in CHECKPOINT_FILES.items():
-        cached = _cached_safetensors(component, mcld_weights, Path(cache_dir) if cache_dir else None, False)
+        # Either conversion (float32 or the float16 one of a float16 start) counts.
+        candidates = [
+            _cached_safetensors(component, mcld_weights, Path(cache_dir) if cache_dir else None, fp16)
+            for fp16 in (False, True)
+        ]
+        cached = next((c for c in candidates if c.is_file()), candidates[0])
         if _is_local(mcld_weights):
             folder = Path(mcld_weights).expanduser()
             hit = next((folder / n for n in names if (folder / n).is_file()), None)
@@ -507,9 +524,10 @@ def weights_status(
             (p for p in (_hub_cached(str(mcld_weights), n) for n in names) if p), None
         )
         out.append(WeightStatus(component, hit is not None, hit or f"{mcld_weights}/{names[0]}", f"https://huggingface.co/{mcld_weights}"))
+    # Weight files: either format counts (a repo may hold only the .bin).
     for component, source, files in (
-        ("vae", vae, ("config.json", "diffusion_pytorch_model.safetensors")),
-        ("image_encoder", image_encoder, ("config.json", "model.safetensors")),
+        ("vae", vae, ("config.json", ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"))),
+        ("image_encoder", image_encoder, ("config.json", ("model.safetensors", "pytorch_model.bin"))),
     ):
         if _is_local(source):
             folder = Path(source).expanduser()
@@ -519,7 +537,7 @@ def weights_status(
             out.append(WeightStatus(component, ok, str(folder), None))
             continue
         prefix = "image_encoder/" if component == "image_encoder" else ""
-        hits = [_hub_cached(str(source), prefix + f) for f in files]
+        hits = [_hub_cached_any(str(source), [prefix + n for n in ((f,) if isinstance(f, str) else f)]) for f in files]
         ok = all(hits)
         out.append(WeightStatus(component, ok, hits[0] if ok else f"{source}/{prefix}", f"https://huggingface.co/{source}"))
     return out

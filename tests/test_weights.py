@@ -187,3 +187,66 @@ def test_from_pretrained_local_folder_matches_upstream_folder_loader(tmp_path, m
         assert all(torch.equal(mine[k], theirs[k]) for k in mine), name
     assert pipe.execution_mode == "reference"
     assert pipe.scheduler.config.prediction_type == "v_prediction" and pipe.scheduler.config.rescale_betas_zero_snr
+
+
+def test_cache_key_includes_subfolder(tmp_path, mcld_golden_dir):
+    """Two checkpoints in subfolders of one source get separate conversions
+    (same file size and mtime: the staleness check alone cannot tell them apart)."""
+    import os
+
+    from mcld.weights import _cache_slug
+
+    root, cache = tmp_path / "weights", tmp_path / "cache"
+    original = read_state_dict(mcld_golden_dir / "pose_guider.pth")
+    for sub, offset in (("a", 0.0), ("b", 1.0)):
+        (root / sub).mkdir(parents=True)
+        torch.save({k: v + offset for k, v in original.items()}, root / sub / "pose_guider.pth")
+        os.utime(root / sub / "pose_guider.pth", (1_000_000, 1_000_000))
+    loaded = {
+        sub: load_component_weights(
+            "pose_guider", PoseGuider(conditioning_embedding_channels=32), root, subfolder=sub, cache_dir=cache
+        )
+        for sub in ("a", "b")
+    }
+    assert torch.equal(loaded["a"].conv_in.bias, original["conv_in.bias"])
+    assert torch.equal(loaded["b"].conv_in.bias, original["conv_in.bias"] + 1)
+    assert len(list(cache.rglob("pose_guider.safetensors"))) == 2
+    assert _cache_slug("Lotior/mcld", "v2") != _cache_slug("Lotior/mcld")
+
+
+def test_from_pretrained_passes_local_files_only_to_vae_and_encoder(monkeypatch, tmp_path, mcld_golden_dir, mcld_manifest):
+    import mcld.weights as weights
+
+    calls = {}
+    real_vae, real_encoder = weights.load_vae, weights.load_image_encoder
+
+    def spy(name, real):
+        def load(source, **kwargs):
+            calls[name] = kwargs
+            return real(mcld_golden_dir / name, torch_dtype=kwargs["torch_dtype"])
+        return load
+
+    monkeypatch.setattr(weights, "load_vae", spy("vae", real_vae))
+    monkeypatch.setattr(weights, "load_image_encoder", spy("image_encoder", real_encoder))
+    MCLDPipeline.from_pretrained(
+        mcld_golden_dir,
+        vae="stabilityai/sd-vae-ft-mse",
+        image_encoder="lambdalabs/sd-image-variations-diffusers",
+        pose_guider_config=mcld_manifest["modules"]["pose_guider"]["kwargs"],
+        face_resampler_config=mcld_manifest["modules"]["image_proj_model"]["kwargs"],
+        cache_dir=tmp_path,
+        local_files_only=True,
+    )
+    assert calls["vae"].get("local_files_only") is True
+    assert calls["image_encoder"].get("local_files_only") is True
+
+
+def test_weights_status_counts_the_float16_conversion(tmp_path, monkeypatch):
+    from mcld.weights import _cached_safetensors
+
+    cached = _cached_safetensors("pose_guider", "Lotior/mcld", tmp_path, fp16=True)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x")
+    status = {s.component: s for s in weights_status("Lotior/mcld", cache_dir=tmp_path)}
+    assert status["pose_guider"].available and status["pose_guider"].location == str(cached)
+    assert not status["denoising_unet"].available
