@@ -449,13 +449,16 @@ class MCLDPipeline(DiffusionPipeline):
         """Move every component to ``device`` and cast those not already in ``dtype``.
 
         (``DiffusionPipeline.to(dtype=...)`` warns for every module even when
-        nothing changes; this casts only what differs.)
+        nothing changes; this casts only what differs.) Casting happens before
+        the move, on the current device: a float32 checkpoint bound for a
+        float16 GPU never occupies GPU memory in float32 (and on ZeroGPU no
+        cast runs on not-yet-materialised CUDA tensors).
         """
-        self.to(device)
         for name in ("vae", "image_encoder", "reference_unet", "denoising_unet", "pose_guider", "face_resampler"):
             module = getattr(self, name)
             if module.dtype != dtype:
                 module.to(dtype=dtype)
+        self.to(device)
         return self
 
     @staticmethod
