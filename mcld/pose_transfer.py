@@ -410,7 +410,8 @@ class PoseTransfer:
             image_encoder: Hub repo id or local folder holding ``image_encoder/``.
             densepose: Model name (``"R_101_FPN_DL_s1x"``), a ``.pkl`` /
                 ``.safetensors`` path, or a URL.
-            device: ``"cuda"`` when available, else ``"cpu"`` by default.
+            device: ``"cuda"`` when available, else ``"cpu"`` by default (a
+                string or a ``torch.device``).
             torch_dtype: Weights dtype; float16 on CUDA by default.
             fast: Use the pipeline's fast execution mode (default: on CUDA);
                 ``False`` keeps upstream's reference semantics everywhere.
@@ -426,6 +427,7 @@ class PoseTransfer:
 
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = str(device)  # a torch.device works too ("cuda:0".startswith("cuda"))
         if torch_dtype is None:
             torch_dtype = torch.float16 if device.startswith("cuda") else torch.float32
         pipe = MCLDPipeline.from_pretrained(

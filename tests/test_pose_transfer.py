@@ -192,3 +192,13 @@ def test_real_weights_missing_offline_is_a_clear_error(monkeypatch):
     with pytest.raises(WeightsNotFoundError) as err:
         PoseTransfer.from_pretrained(device="cpu")
     assert "Lotior/mcld" in err.value.user_message
+
+
+def test_from_pretrained_accepts_a_torch_device(monkeypatch):
+    import torch
+
+    from mcld.errors import WeightsNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError):  # not an AttributeError on device.startswith
+        PoseTransfer.from_pretrained(device=torch.device("cpu"))
