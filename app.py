@@ -25,6 +25,7 @@ import random
 import sys
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -43,6 +44,12 @@ TINY_BANNER = "Tiny random weights: outputs are noise, for testing the pipeline 
 OUTPUT_SIZES = {"512x352": "image_512x352", "256x176": "image_256x176"}
 DEFAULT_STEPS = 4 if TINY else 20
 RESULTS_DIR = Path(tempfile.gettempdir()) / "mcld_results"
+#: Result PNGs kept in RESULTS_DIR (all visitors together): the newest ones,
+#: and none older than RESULTS_MAX_AGE_S; older ones are deleted on each save.
+RESULTS_MAX_FILES = 200
+RESULTS_MAX_AGE_S = 24 * 3600
+#: Results one visitor's gallery keeps (newest first).
+MAX_HISTORY = 24
 #: Extra photos of "Edit regions" (Photo 2 .. Photo 5; the source is "Source").
 MAX_EDIT_PHOTOS = 4
 EDIT_PHOTO_LABELS = ("Source", *(f"Photo {k}" for k in range(2, MAX_EDIT_PHOTOS + 2)))
@@ -68,6 +75,7 @@ PARSING_NAMES = {
 _PIPE = None
 _PIPE_LOCK = threading.Lock()
 _LOCATOR = None
+_LOCATOR_LOCK = threading.Lock()
 _PARSER = None
 _PARSER_LOCK = threading.Lock()
 _PEOPLE_CACHE: OrderedDict = OrderedDict()
@@ -88,9 +96,13 @@ def get_pose_transfer():
 
 def get_locator():
     """A :class:`~mcld.pose_transfer.PoseTransfer` without models: locates and
-    crops people (MediaPipe) for previews without loading any weights."""
+    crops people (MediaPipe) for previews without loading any weights.
+
+    It has its own lock: previews never wait for :func:`get_pose_transfer`,
+    which holds ``_PIPE_LOCK`` while the first build downloads the weights.
+    """
     global _LOCATOR
-    with _PIPE_LOCK:
+    with _LOCATOR_LOCK:
         if _LOCATOR is None:
             from mcld.pose_transfer import PoseTransfer
 
@@ -201,16 +213,45 @@ def _index(value: float | None, people) -> int:
     return int(value)
 
 
-def _chosen(value: float | None) -> int | None:
-    """Hidden person-index field -> ``person_index`` (``-1``/empty: ``None``, the largest)."""
-    return None if value is None or int(value) < 0 else int(value)
+def _chosen(value: float | None, people, what: str) -> int | None:
+    """Hidden person-index field -> ``person_index`` (``-1``/empty: ``None``, the largest).
+
+    Raises:
+        gr.Error: the index names a person this photo does not have (an index
+            chosen in another photo, e.g. through the API).
+    """
+    if value is None or int(value) < 0:
+        return None
+    if int(value) >= len(people):
+        found = "1 person was" if len(people) == 1 else f"{len(people)} people were"
+        raise gr.Error(
+            f"Person {int(value) + 1} was chosen, but {found} found in the {what} photo. Click a person to choose again."
+        )
+    return int(value)
 
 
 def _locate(pt, path: str | None, person: float | None, what: str):
     """The chosen person of an uploaded photo, cropped (MediaPipe, CPU):
     a :class:`~mcld.pose_transfer.PersonCrop`."""
     photo, people = _people(path)
-    return pt.locate_person(photo, _chosen(person), people=people, what=what)
+    return pt.locate_person(photo, _chosen(person, people, what), people=people, what=what)
+
+
+def _check_sampling(num_inference_steps, guidance_scale, seed) -> None:
+    """The Advanced settings, checked before any work.
+
+    Raises:
+        gr.Error: a field is empty or out of range (the message names it).
+    """
+    from mcld.pose_transfer import check_sampling_args
+
+    for name, value in (("Steps", num_inference_steps), ("Guidance", guidance_scale), ("Seed", seed)):
+        if value is None:
+            raise gr.Error(f"{name} is empty: enter a number in Advanced.")
+    try:
+        check_sampling_args(num_inference_steps, guidance_scale, seed)
+    except (TypeError, ValueError) as err:
+        raise gr.Error(f"Advanced settings: {err}.") from None
 
 
 def _source_person(source_path: str | None, source_person: float | None):
@@ -305,12 +346,43 @@ def _edit_on_gpu(job: dict, progress=None):
     )  # fmt: skip
 
 
+def _prune_results(now: float | None = None) -> None:
+    """Bound :data:`RESULTS_DIR`: delete result PNGs older than
+    :data:`RESULTS_MAX_AGE_S` seconds and all but the newest
+    :data:`RESULTS_MAX_FILES` (safe to run from several handlers at once)."""
+    now = time.time() if now is None else now
+    found = []
+    for path in RESULTS_DIR.glob("mcld_*.png"):
+        try:
+            found.append((path.stat().st_mtime, path))
+        except OSError:  # deleted meanwhile by another handler's prune
+            continue
+    found.sort(reverse=True)
+    for rank, (mtime, path) in enumerate(found):
+        if rank >= RESULTS_MAX_FILES or now - mtime > RESULTS_MAX_AGE_S:
+            path.unlink(missing_ok=True)
+
+
 def _save_result(image, settings: dict, caption: str, history):
     """Write a result PNG (settings in its ``mcld_settings`` text chunk) and
-    put it first in the results history."""
+    put it first in the results history.
+
+    Args:
+        image: The result, RGB PIL image.
+        settings: JSON-serialisable settings (``mode``, ``seed``,
+            ``num_inference_steps`` name the file).
+        caption: Gallery caption.
+        history: The visitor's earlier ``(path, caption)`` pairs, newest first.
+
+    Returns:
+        The new history: this result first, then the earlier ones whose file
+        still exists (:func:`_prune_results` may have deleted old ones), at
+        most :data:`MAX_HISTORY` entries.
+    """
     from PIL.PngImagePlugin import PngInfo
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    _prune_results()
     meta = PngInfo()
     meta.add_text("mcld_settings", json.dumps(settings))
     fd, out_path = tempfile.mkstemp(
@@ -318,7 +390,8 @@ def _save_result(image, settings: dict, caption: str, history):
     )
     os.close(fd)
     image.save(out_path, pnginfo=meta)
-    return [(out_path, caption), *(history or [])]
+    kept = [tuple(item) for item in history or [] if os.path.exists(item[0])]
+    return [(out_path, caption), *kept][:MAX_HISTORY]
 
 
 def _sampling_caption(settings: dict, output_size: str) -> str:
@@ -330,7 +403,19 @@ def _sampling_caption(settings: dict, output_size: str) -> str:
 
 # ----------------------------------------------------------------- handlers
 def detect_source(source_path):
-    """Find the people in the source photo; draw them; pick the largest."""
+    """Find the people in the source photo; draw them; pick the largest.
+
+    Args:
+        source_path: Uploaded file path, or ``None`` (cleared).
+
+    Returns:
+        ``(overlay, person_index, note)``: ``(H, W, 3)`` uint8 RGB photo with
+        every skeleton and box drawn (``None`` without a photo), the chosen
+        index (``-1`` without a photo) and a Markdown note.
+
+    Raises:
+        gr.Error: unusable file or nobody found (the ``user_message``).
+    """
     if not source_path:
         return None, -1, ""
     try:
@@ -342,19 +427,56 @@ def detect_source(source_path):
 
 
 def pick_source(source_path, evt: gr.SelectData):
-    """A click on the source overlay picks that person."""
+    """A click on the source overlay picks that person.
+
+    Args:
+        source_path: Uploaded file path.
+        evt: The click; ``evt.index`` is ``(x, y)`` in photo pixels.
+
+    Returns:
+        ``(overlay, person_index, note)`` as :func:`detect_source`.
+
+    Raises:
+        gr.Error: no photo, unusable file or nobody found.
+    """
     from mcld.annotators.mediapipe_pose import pick_person
 
     if not source_path:
         raise gr.Error("Upload a source photo first.")
-    photo, people = _people(source_path)
+    try:
+        photo, people = _people(source_path)
+    except (MCLDError, ValueError) as err:
+        raise _user_error(err) from None
     x, y = evt.index
     idx = pick_person(people, float(x), float(y))
     return _overlay(photo, people, idx), idx, _people_note(people, idx, "source")
 
 
 def preview_target(mode, target_path, target_person, gallery_name, mirror, align, source_path, source_person):
-    """The target pose as the model will get it: skeleton over the photo and the IUV."""
+    """The target pose as the model will get it: its IUV, for the preview pane.
+
+    A gallery pose is drawn on the CPU; a photo target is located and cropped
+    on the CPU, then DensePose runs in :func:`_target_preview_on_gpu`.
+
+    Args:
+        mode: ``"photo"`` or ``"gallery"``.
+        target_path: Target-photo path (photo mode), or ``None``.
+        target_person: Chosen person index, ``-1`` for the largest.
+        gallery_name: Gallery pose name (gallery mode), or ``None``.
+        mirror: Mirror the pose left-right.
+        align: Scale and move the pose onto the source person.
+        source_path: Source-photo path (used with ``align``), or ``None``.
+        source_person: Source person index, ``-1`` for the largest.
+
+    Returns:
+        ``(iuv, note)``: ``(512, 352, 3)`` uint8 RGB picture of the IUV
+        (:func:`~mcld.pose_transfer.iuv_to_display`) or ``None`` with nothing
+        to show, and a Markdown note (people found, mirrored, aligned,
+        warnings).
+
+    Raises:
+        gr.Error: unusable file, nobody found, unknown gallery pose.
+    """
     from mcld.pose_transfer import iuv_to_display
 
     try:
@@ -367,6 +489,7 @@ def preview_target(mode, target_path, target_person, gallery_name, mirror, align
         if not target_path:
             return None, ""
         crop = _target_on_cpu(get_locator(), "photo", target_path, target_person, None, mirror, None)
+        get_pose_transfer()  # built (weights fetched) here, outside the GPU function's time
         target = _target_preview_on_gpu(crop, bool(mirror), source_crop)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
@@ -379,7 +502,15 @@ def preview_target(mode, target_path, target_person, gallery_name, mirror, align
 
 
 def detect_target(target_path, mirror, align, source_path, source_person):
-    """Find the people in the target photo, draw them, preview the IUV."""
+    """Find the people in the target photo, draw them, preview the IUV.
+
+    Returns:
+        ``(overlay, person_index, iuv, note)``: as :func:`detect_source`, plus
+        the IUV preview of :func:`preview_target`.
+
+    Raises:
+        gr.Error: unusable file or nobody found.
+    """
     if not target_path:
         return None, -1, None, ""
     try:
@@ -397,7 +528,10 @@ def pick_target(target_path, mirror, align, source_path, source_person, evt: gr.
 
     if not target_path:
         raise gr.Error("Upload a target photo first.")
-    photo, people = _people(target_path)
+    try:
+        photo, people = _people(target_path)
+    except (MCLDError, ValueError) as err:
+        raise _user_error(err) from None
     x, y = evt.index
     idx = pick_person(people, float(x), float(y))
     iuv, note = preview_target("photo", target_path, idx, None, mirror, align, source_path, source_person)
@@ -434,17 +568,46 @@ def generate(
     history,
     progress=gr.Progress(),
 ):
-    """Generate the source person in the target pose; append to the results."""
+    """Generate the source person in the target pose; put the result first in the results.
+
+    MediaPipe (cached per upload), the crops and the face embedding run here on
+    the CPU; DensePose, the UV texture and sampling in :func:`_generate_on_gpu`.
+
+    Args:
+        source_path: Source-photo path.
+        source_person: Source person index, ``-1`` for the largest.
+        target_mode: ``"photo"`` or ``"gallery"``.
+        target_path: Target-photo path (photo mode).
+        target_person: Target person index, ``-1`` for the largest.
+        gallery_pose: Gallery pose name (gallery mode).
+        mirror: Mirror the target pose.
+        align: Align the target pose to the source person.
+        num_inference_steps: Denoising steps, 1..100.
+        guidance_scale: Classifier-free guidance, 0..20.
+        seed: Noise seed, ``>= 0``.
+        scheduler: A name from :data:`mcld.schedulers.SCHEDULERS`.
+        output_size: A key of :data:`OUTPUT_SIZES` (``"512x352"`` or ``"256x176"``).
+        history: The visitor's results, ``[(png_path, caption), ...]``, newest first.
+        progress: Gradio progress tracker.
+
+    Returns:
+        ``(gallery, history, source_skeleton, source_iuv, texture, face_crop,
+        target_skeleton, target_iuv, status)``: the new history twice (gallery
+        and state); ``(512, 352, 3)`` uint8 RGB skeletons and IUV pictures, the
+        ``(512, 512, 3)`` UV texture, the face crop (or ``None``) and a status line.
+
+    Raises:
+        gr.Error: missing input, bad settings, unusable file, nobody found, or
+            any other :class:`~mcld.errors.MCLDError` (its ``user_message``).
+    """
     if not source_path:
         raise gr.Error("Upload a source photo of a person first.")
     mode = "gallery" if target_mode == "gallery" else "photo"
     if output_size not in OUTPUT_SIZES:
         raise gr.Error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
+    _check_sampling(num_inference_steps, guidance_scale, seed)
     progress(0, desc="Finding the people (MediaPipe) and the face")
     try:
-        from mcld.pose_transfer import check_sampling_args
-
-        check_sampling_args(num_inference_steps, guidance_scale, seed)
         pt = get_pose_transfer()
         source_crop = _locate(pt, source_path, source_person, "source")
         target = _target_on_cpu(
@@ -617,11 +780,9 @@ def edit_regions(
     )  # fmt: skip
     selection, used, labels = _edit_selection(choices, paths)
     mode = "gallery" if target_mode == "gallery" else "photo"
+    _check_sampling(num_inference_steps, guidance_scale, seed)
     progress(0, desc="Finding the people (MediaPipe), faces and parsing")
     try:
-        from mcld.pose_transfer import check_sampling_args
-
-        check_sampling_args(num_inference_steps, guidance_scale, seed)
         pt = get_pose_transfer()
         photos = []
         for slot, label in zip(used, labels):
@@ -680,14 +841,26 @@ def edit_regions(
 
 
 def add_edit_photo(count):
-    """Show one more extra-photo slot."""
+    """Show one more extra-photo slot.
+
+    Args:
+        count: Extra-photo slots shown now (1..:data:`MAX_EDIT_PHOTOS`).
+
+    Returns:
+        The new count, a visibility update per slot column, and one for the
+        "+ Add photo" column (hidden once all slots show).
+    """
     count = min(int(count) + 1, MAX_EDIT_PHOTOS)
     columns = [gr.Column(visible=k < count) for k in range(MAX_EDIT_PHOTOS)]
     return count, *columns, gr.Column(visible=count < MAX_EDIT_PHOTOS)
 
 
 def generate_example(source_path, target_path, progress=gr.Progress()):
-    """Example runner (lazily cached): default settings, photo target."""
+    """Example runner (lazily cached): default settings, photo target.
+
+    Returns:
+        :func:`generate`'s outputs without the history state.
+    """
     out = generate(
         source_path, -1, "photo", target_path, -1, None, False, False, DEFAULT_STEPS, 3.5, 42, "ddim", "512x352", [],
         progress,
@@ -885,6 +1058,11 @@ def build_demo() -> gr.Blocks:
         align_inputs = [source_image, source_person]
         preview_inputs = [target_mode, target_image, target_person, gallery_pose, mirror, align, source_image, source_person]
         source_parsed = [source_parsing, source_parsing_note]
+        # A new upload resets the chosen person at once, in the browser: a
+        # Generate clicked before detection returns must not use an index
+        # picked in the previous photo (-1 = the largest person).
+        for photo, person in ((source_image, source_person), (target_image, target_person)):
+            photo.change(None, None, person, js="() => -1", queue=False, api_visibility="private")
         source_image.change(
             detect_source, source_image, [source_overlay, source_person, source_note], api_name="detect_source"
         ).success(parse_photo, [source_image, source_person], source_parsed, api_name="parse_photo").success(
@@ -968,5 +1146,6 @@ if __name__ == "__main__":
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         max_file_size=MAX_FILE_BYTES,
-        allowed_paths=[str(RESULTS_DIR)],
+        # No allowed_paths: result PNGs (RESULTS_DIR, in the system temp dir)
+        # are copied into Gradio's cache like any output; nothing else is served.
     )

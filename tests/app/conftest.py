@@ -1,10 +1,14 @@
-"""Start ``app.py`` once (tiny weights, loopback, free port) for the app tests."""
+"""Start ``app.py`` once (tiny weights, loopback, free port) for the app tests,
+and ``app.py`` imported in-process for handler tests."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import pytest
 
-from tools.appserver import run_app
+from tools.appserver import REPO_ROOT, run_app
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +24,21 @@ def app_url(test_output_dir):
         yield url
     finally:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def app_module():
+    """``app.py`` imported as a module in tiny mode (``tests/app`` shadows the name ``app``)."""
+    old = os.environ.get("MCLD_TINY")
+    os.environ["MCLD_TINY"] = "1"
+    try:
+        spec = importlib.util.spec_from_file_location("mcld_space_app", REPO_ROOT / "app.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if old is None:
+            os.environ.pop("MCLD_TINY", None)
+        else:
+            os.environ["MCLD_TINY"] = old
+    assert module.TINY
+    return module

@@ -4,32 +4,9 @@ and only run DensePose, the texture and sampling."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 
-import pytest
 from PIL import Image
-
-from tools.appserver import REPO_ROOT
-
-
-@pytest.fixture(scope="module")
-def app_module():
-    """``app.py`` imported as a module in tiny mode (``tests/app`` shadows the name ``app``)."""
-    old = os.environ.get("MCLD_TINY")
-    os.environ["MCLD_TINY"] = "1"
-    try:
-        spec = importlib.util.spec_from_file_location("mcld_space_app", REPO_ROOT / "app.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        if old is None:
-            os.environ.pop("MCLD_TINY", None)
-        else:
-            os.environ["MCLD_TINY"] = old
-    assert module.TINY
-    return module
 
 
 def _no_progress(*args, **kwargs) -> None:

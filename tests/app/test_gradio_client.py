@@ -88,7 +88,8 @@ def test_bad_upload_gives_readable_error_and_app_keeps_serving(client, tmp_path,
     bad.write_bytes(b"this is not a png")
     with pytest.raises(Exception) as info:
         client.predict(gradio_client.handle_file(str(bad)), api_name="/detect_source")
-    assert "Traceback" not in str(info.value)
+    # Our sentence (PhotoInput -> load_image's user_message), not a traceback or Gradio's generic text.
+    assert "not an image we can read" in str(info.value) and "Traceback" not in str(info.value)
     # Still serving: a real photo is detected afterwards.
     overlay, index, note = client.predict(gradio_client.handle_file(str(images_dir / "reference_img_2.png")), api_name="/detect_source")
     assert index == 0 and "1 person" in note

@@ -1,0 +1,130 @@
+"""The app's handlers in-process (tiny weights): state across events, error
+paths, the results folder's bound, locks and the ``spaces.GPU`` durations."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+import time
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+
+def _no_progress(*args, **kwargs) -> None:
+    """Stands in for ``gr.Progress`` outside a Gradio event."""
+
+
+def _generate_args(images_dir, **changes) -> list:
+    args = dict(
+        source_path=str(images_dir / "reference_img_0.png"), source_person=-1, target_mode="gallery",
+        target_path=None, target_person=-1, gallery_pose="t_pose", mirror=False, align=False,
+        num_inference_steps=1, guidance_scale=3.5, seed=0, scheduler="ddim", output_size="256x176", history=[],
+    )  # fmt: skip
+    args.update(changes)
+    return [*args.values(), _no_progress]
+
+
+def test_person_index_from_another_photo_is_a_readable_error(app_module, images_dir):
+    # Person 3 chosen in a group photo, then a one-person photo: no IndexError
+    # or "person_index out of range", but a sentence for the visitor.
+    with pytest.raises(gr.Error, match=r"Person 3 was chosen, but 1 person was found in the source photo"):
+        app_module.generate(*_generate_args(images_dir, source_person=2))
+
+
+def test_new_upload_resets_the_chosen_person_in_the_browser(app_module):
+    # Generate may be clicked before detect_* returns: the hidden index must
+    # not still name a person of the previous photo.
+    demo = app_module.build_demo()
+    config = demo.get_config_file()
+    ids = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    index_ids = {c["props"]["label"]: c["id"] for c in config["components"] if "person index" in str(c["props"].get("label"))}
+    resets = {
+        (dep["targets"][0][0], tuple(dep["outputs"]))
+        for dep in config["dependencies"]
+        if dep.get("js") and dep["js"].replace(" ", "") == "()=>-1" and not dep.get("backend_fn")
+    }
+    assert (ids["source-image"], (index_ids["Source person index"],)) in resets
+    assert (ids["target-image"], (index_ids["Target person index"],)) in resets
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("seed", None, "Seed is empty"), ("num_inference_steps", 0, "num_inference_steps must be in 1..100")],
+)
+def test_bad_advanced_settings_are_readable_errors(app_module, images_dir, field, value, message):
+    with pytest.raises(gr.Error, match=message):
+        app_module.generate(*_generate_args(images_dir, **{field: value}))
+
+
+def test_pick_on_an_unreadable_file_is_a_readable_error(app_module, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"this is not a png")
+    click = SimpleNamespace(index=(10, 10))
+    with pytest.raises(gr.Error, match="not an image we can read"):
+        app_module.pick_source(str(bad), click)
+    with pytest.raises(gr.Error, match="not an image we can read"):
+        app_module.pick_target(str(bad), False, False, None, -1, click)
+
+
+def test_results_folder_and_history_are_bounded(app_module, tmp_path, monkeypatch):
+    monkeypatch.setattr(app_module, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(app_module, "RESULTS_MAX_FILES", 3)
+    monkeypatch.setattr(app_module, "MAX_HISTORY", 2)
+    stale = tmp_path / "mcld_tiny_old.png"
+    stale.write_bytes(b"")
+    day_ago = time.time() - app_module.RESULTS_MAX_AGE_S - 60
+    os.utime(stale, (day_ago, day_ago))
+    image = Image.new("RGB", (4, 4))
+    settings = {"mode": "tiny", "seed": 1, "num_inference_steps": 1}
+    history = []
+    for k in range(5):
+        history = app_module._save_result(image, settings, f"result {k}", history)
+    files = sorted(tmp_path.glob("mcld_*.png"))
+    assert not stale.exists(), "results older than RESULTS_MAX_AGE_S are deleted"
+    # The 4 earlier saves pruned down to 3 before the 5th was written.
+    assert len(files) == 4
+    assert [caption for _, caption in history] == ["result 4", "result 3"]
+    # An entry whose file was pruned leaves the history instead of breaking the gallery.
+    os.remove(history[0][0])
+    history = app_module._save_result(image, settings, "result 5", history)
+    assert [caption for _, caption in history] == ["result 5", "result 3"]
+
+
+def test_previews_do_not_wait_for_the_model_build(app_module):
+    # The first get_pose_transfer() holds _PIPE_LOCK while it downloads weights;
+    # the MediaPipe-only locator the previews use must not queue behind it.
+    got = []
+    with app_module._PIPE_LOCK:
+        worker = threading.Thread(target=lambda: got.append(app_module.get_locator()))
+        worker.start()
+        worker.join(timeout=10)
+    assert got and got[0].pipeline is None
+
+
+def test_photo_preview_builds_the_models_before_the_gpu_function(app_module, images_dir, monkeypatch):
+    calls = []
+    build, preview = app_module.get_pose_transfer, app_module._target_preview_on_gpu
+    monkeypatch.setattr(app_module, "get_pose_transfer", lambda: calls.append("build") or build())
+    monkeypatch.setattr(app_module, "_target_preview_on_gpu", lambda *a: calls.append("gpu") or preview(*a))
+    iuv, note = app_module.preview_target(
+        "photo", str(images_dir / "reference_img_1.png"), -1, None, False, False, None, -1
+    )  # fmt: skip
+    assert iuv.shape == (512, 352, 3) and "1 person" in note
+    assert calls[:2] == ["build", "gpu"], calls
+
+
+def test_gpu_duration_callables_take_the_gpu_functions_arguments(app_module):
+    for function, duration in (
+        (app_module._generate_on_gpu, app_module._gpu_seconds),
+        (app_module._edit_on_gpu, app_module._edit_gpu_seconds),
+    ):
+        function = inspect.unwrap(function)
+        assert inspect.signature(duration).parameters.keys() == inspect.signature(function).parameters.keys()
+    job = {"num_inference_steps": 20, "photos": [None] * 3, "parsing_attention": True}
+    one = app_module._gpu_seconds(job)
+    three = app_module._edit_gpu_seconds(job)
+    assert one < three <= app_module.GPU_MAX_S
