@@ -20,8 +20,8 @@ Run (from the repository root)::
 
     .venv/bin/python bench/load_test.py --report bench/results/load_test.md
 
-Generation uses 1 DDIM step and the 256x176 output (the tiny model still
-runs at 512x512 internally) so that 2 CPU cores finish in minutes.
+Generation uses 1 DDIM step and the 256x176 output (the tiny model samples
+at 256x256, ``PoseTransfer.tiny``) so that 2 CPU cores finish in minutes.
 """
 
 from __future__ import annotations

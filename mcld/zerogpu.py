@@ -20,9 +20,11 @@ __all__ = ["GPU_OVERHEAD_S", "GPU_SECONDS_PER_STEP", "GPU_CONDITIONS_S", "GPU_MA
 GPU_OVERHEAD_S = 15.0
 #: Seconds per denoising step per image (UNet + ReferenceNet, CFG batch of 2).
 GPU_SECONDS_PER_STEP = 0.6
-#: DensePose + UV texture + face embedding for the source and the target photo.
+#: DensePose + UV texture for the source and a photo target (the face
+#: embedding runs on the CPU, before the GPU function).
 GPU_CONDITIONS_S = 6.0
-#: One target-pose preview (DensePose on one photo, models already loaded).
+#: One target-pose preview (DensePose on one photo; the app builds the models
+#: before calling the GPU function).
 GPU_PREVIEW_S = 20
 #: ZeroGPU's ceiling for one call.
 GPU_MAX_S = 120
@@ -33,7 +35,8 @@ def gpu_duration(num_inference_steps: int, num_images: int = 1) -> int:
 
     Args:
         num_inference_steps: Denoising steps (1..100).
-        num_images: Images generated in the call.
+        num_images: Images generated in the call (the edit handler also
+            counts each extra parsing-attention reference as one).
 
     Returns:
         Whole seconds in ``[1, GPU_MAX_S]``:
