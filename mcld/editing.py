@@ -193,7 +193,16 @@ class EditSource:
 
     @classmethod
     def from_source_conditions(cls, conditions, parsing: ParsingResult) -> "EditSource":
-        """Wrap a :class:`mcld.pose_transfer.SourceConditions` and the parsing of its crop."""
+        """Wrap a :class:`mcld.pose_transfer.SourceConditions` and the parsing of its crop.
+
+        Args:
+            conditions: The photo's source conditions (crop, IUV, face).
+            parsing: :class:`ParsingResult` of ``conditions.crop`` (same
+                ``(512, 352)`` size).
+
+        Returns:
+            :class:`EditSource` sharing the arrays (no copies).
+        """
         return cls(
             crop=conditions.crop,
             iuv=conditions.iuv,

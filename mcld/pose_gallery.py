@@ -209,8 +209,15 @@ def save_gallery_pose(pose, path: str | os.PathLike, *, label: str | None = None
 
 
 def gallery_pose_to_person(pose: GalleryPose):
-    """The gallery pose as a :class:`~mcld.annotators.mediapipe_pose.PersonPose`
-    (score 1, same frame)."""
+    """The gallery pose as a :class:`~mcld.annotators.mediapipe_pose.PersonPose`.
+
+    Args:
+        pose: A :class:`GalleryPose`.
+
+    Returns:
+        ``PersonPose`` with copies of its keypoints (``(18, 2)`` in ``[0, 1]``),
+        visibility and box (pixels of ``pose.image_size``), score 1.
+    """
     from .annotators.mediapipe_pose import PersonPose
 
     return PersonPose(
@@ -409,8 +416,10 @@ def gallery_target(pose: GalleryPose, *, mirror: bool = False, align_to=None):
         pose: A :class:`GalleryPose`.
         mirror: Mirror left-right (keypoints swap sides, so the person keeps
             facing the same way relative to the body).
-        align_to: :class:`~mcld.pose_transfer.SourceConditions` to scale and
-            move the pose onto.
+        align_to: Anything with the source person's ``pose`` in crop pixels
+            (:class:`~mcld.pose_transfer.SourceConditions` or
+            :class:`~mcld.pose_transfer.PersonCrop`) to scale and move the
+            pose onto; ``None`` leaves it where the gallery file puts it.
 
     Returns:
         :class:`~mcld.pose_transfer.TargetConditions` with ``photo=None``.
