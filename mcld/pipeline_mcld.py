@@ -705,15 +705,43 @@ class MCLDPipeline(DiffusionPipeline):
     def decode_latents(self, latents: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Decode one sample at a time: ``latents * (1 / 0.18215)`` -> VAE -> ``[0, 1]``.
 
+        A half-precision VAE whose output overflows (non-finite values, which
+        would otherwise become a silently black image) decodes that sample
+        again in float32, as diffusers does for VAEs with ``force_upcast``.
+        A float32 decode is never repeated.
+
         Returns:
             ``(images, decoder_input, decoder_output)``: ``(B, 3, H, W)`` float32
             in ``[0, 1]`` (``(x / 2 + 0.5).clamp(0, 1)``), and the raw decoder
             input/output (for debugging).
+
+        Raises:
+            NaNOutputError: If the decoded image is not finite even in float32.
         """
         decoder_input = (1 / VAE_SCALE * latents).to(self.vae.dtype)
-        decoded = torch.cat([self.vae.decode(z[None]).sample for z in decoder_input])
+        decoded = [self.vae.decode(z[None]).sample for z in decoder_input]
+        for i, sample in enumerate(decoded):
+            if torch.isfinite(sample).all():
+                continue
+            if self.vae.dtype in (torch.float16, torch.bfloat16):
+                decoded[i] = self._decode_float32(1 / VAE_SCALE * latents[i : i + 1].float()).to(sample.dtype)
+            if not torch.isfinite(decoded[i]).all():
+                raise NaNOutputError(
+                    "Generation failed: the result contained invalid values. Try again with another seed.",
+                    f"non-finite VAE output for sample {i}",
+                )
+        decoded = torch.cat(decoded)
         images = (decoded / 2 + 0.5).clamp(0, 1).float()
         return images, decoder_input, decoded
+
+    def _decode_float32(self, decoder_input: torch.Tensor) -> torch.Tensor:
+        """Decode ``(1, 4, h, w)`` with the VAE temporarily in float32 (overflow fallback)."""
+        dtype = self.vae.dtype
+        self.vae.to(torch.float32)
+        try:
+            return self.vae.decode(decoder_input).sample.clamp(-1, 1)
+        finally:
+            self.vae.to(dtype)
 
     # -- call ---------------------------------------------------------------------
 

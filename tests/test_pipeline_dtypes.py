@@ -118,3 +118,36 @@ def test_to_device_dtype_casts_before_moving(monkeypatch):
     monkeypatch.setattr(MCLDPipeline, "to", spy)
     pipe.to_device_dtype("cpu", torch.bfloat16)
     assert seen and all(set(dtypes.values()) == {torch.bfloat16} for dtypes in seen)
+
+
+def test_half_vae_overflow_decodes_again_in_float32(inputs, monkeypatch):
+    """A float16 VAE that overflows must not give a silently black image: the
+    sample is decoded again in float32; a float32 failure raises."""
+    from mcld.errors import NaNOutputError
+
+    pipe = build_tiny_pipeline(seed=0, execution_mode="fast", torch_dtype=torch.float16)
+    real_decode = pipe.vae.decode
+    dtypes = []
+
+    def overflowing(z, *args, **kwargs):
+        dtypes.append(pipe.vae.dtype)
+        out = real_decode(z, *args, **kwargs)
+        if pipe.vae.dtype == torch.float16:
+            out.sample[:, :, :4] = float("inf")
+        return out
+
+    monkeypatch.setattr(pipe.vae, "decode", overflowing)
+    out = _run(pipe, inputs)
+    assert dtypes == [torch.float16, torch.float32]
+    assert pipe.vae.dtype == torch.float16  # restored
+    assert torch.isfinite(out.images).all() and out.images.std() > 0
+
+    def always_nan(z, *args, **kwargs):
+        out = real_decode(z, *args, **kwargs)
+        out.sample.fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(pipe.vae, "decode", always_nan)
+    with pytest.raises(NaNOutputError):
+        _run(pipe, inputs)
+    assert pipe.vae.dtype == torch.float16
