@@ -41,6 +41,14 @@ from mcld.zerogpu import GPU_CONDITIONS_S, GPU_MAX_S, GPU_PREVIEW_S, gpu_duratio
 
 TINY = os.environ.get("MCLD_TINY", "").lower() in {"1", "true", "yes"} or "--tiny" in sys.argv
 TINY_BANNER = "Tiny random weights: outputs are noise, for testing the pipeline only"
+#: Result captions carry the settings: let them wrap instead of being cut
+#: after ~25 characters (Gradio's gallery caption is one ellipsised line);
+#: start the results grid below the gallery's label, which covered the top
+#: of the first thumbnails.
+CSS = (
+    "#results .caption-label { white-space: normal; max-width: calc(100% - 8px); }\n"
+    "#results .grid-wrap { padding-top: var(--size-8); }"
+)
 OUTPUT_SIZES = {"512x352": "image_512x352", "256x176": "image_256x176"}
 DEFAULT_STEPS = 4 if TINY else 20
 RESULTS_DIR = Path(tempfile.gettempdir()) / "mcld_results"
@@ -1146,6 +1154,7 @@ if __name__ == "__main__":
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         max_file_size=MAX_FILE_BYTES,
+        css=CSS,
         # No allowed_paths: result PNGs (RESULTS_DIR, in the system temp dir)
         # are copied into Gradio's cache like any output; nothing else is served.
     )

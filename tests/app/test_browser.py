@@ -127,6 +127,10 @@ def test_generate_from_photo_shows_result_and_conditions(page, shots):
     page.wait_for_function("document.querySelector('#run-status').innerText.includes('Done')")
     status = _text(page, "run-status")
     assert f"seed {seed} " in status and "mirror" in status and "tiny" in status
+    # The caption (the settings) wraps instead of being cut with an ellipsis.
+    caption = page.locator("#results .caption-label").first
+    assert f"seed {seed}" in caption.inner_text()
+    assert caption.evaluate("(el) => el.scrollWidth <= el.clientWidth + 1"), "result caption is cut"
     page.locator("#conditions").get_by_text("Conditions").first.click()
     page.wait_for_function("document.querySelectorAll('#conditions img').length >= 5")
     page.locator("#results").scroll_into_view_if_needed()
