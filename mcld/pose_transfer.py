@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
-from .errors import NoFaceWarning, NoPersonError
+from .errors import NoPersonError
 from .image_utils import ImageInput, load_image
 
 logger = logging.getLogger(__name__)
@@ -680,9 +679,8 @@ class PoseTransfer:
             return np.zeros((1, 512), np.float32), "model_missing", None, (
                 "Face identity model not available; the face is generated without identity guidance."
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NoFaceWarning)
-            res = self.face(crop)
+        # The note below reaches the user; no process-wide warning filter (handlers run concurrently).
+        res = self.face(crop, warn=False)
         emb = np.asarray(res.embedding, np.float32).reshape(1, 512)
         if not np.isfinite(emb).all():
             emb = np.zeros((1, 512), np.float32)
