@@ -14,39 +14,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.browser
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def page(app_url):
-    if not CHROMIUM.exists():
-        pytest.skip("headless Chromium not installed (make browser)")
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(app_url)
-        pg.wait_for_selector("#tiny-banner")
-        yield pg
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def shots(test_output_dir) -> Path:
-    folder = test_output_dir / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
