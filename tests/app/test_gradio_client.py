@@ -7,6 +7,8 @@ import json
 import pytest
 from PIL import Image
 
+from tools.appserver import generate_kwargs
+
 gradio_client = pytest.importorskip("gradio_client")
 
 
@@ -26,23 +28,9 @@ def test_api_lists_stable_endpoints(client):
 
 
 def test_generate_endpoint_returns_512x352_image_with_settings(client, images_dir):
-    handle = gradio_client.handle_file
-    out = client.predict(
-        source_path=handle(str(images_dir / "reference_img_0.png")),
-        source_person=-1,
-        target_mode="photo",
-        target_path=handle(str(images_dir / "reference_img_3.png")),
-        target_person=-1,
-        gallery_pose="",
-        mirror=True,
-        align=False,
-        num_inference_steps=2,
-        guidance_scale=3.5,
-        seed=7,
-        scheduler="ddim",
-        output_size="512x352",
-        api_name="/generate",
-    )
+    kwargs = generate_kwargs(images_dir / "reference_img_0.png", images_dir / "reference_img_3.png",
+                             steps=2, seed=7, output_size="512x352")
+    out = client.predict(**{**kwargs, "mirror": True})
     gallery = out[0]
     assert len(gallery) == 1
     item = gallery[0]
@@ -59,22 +47,9 @@ def test_generate_endpoint_returns_512x352_image_with_settings(client, images_di
 
 
 def test_generate_with_gallery_pose_and_small_output(client, images_dir):
-    out = client.predict(
-        source_path=gradio_client.handle_file(str(images_dir / "reference_img_1.png")),
-        source_person=-1,
-        target_mode="gallery",
-        target_path=None,
-        target_person=-1,
-        gallery_pose="t_pose",
-        mirror=False,
-        align=True,
-        num_inference_steps=1,
-        guidance_scale=2.0,
-        seed=3,
-        scheduler="euler",
-        output_size="256x176",
-        api_name="/generate",
-    )
+    kwargs = generate_kwargs(images_dir / "reference_img_1.png", None, steps=1, seed=3, output_size="256x176")
+    kwargs.update(target_mode="gallery", gallery_pose="t_pose", align=True, guidance_scale=2.0, scheduler="euler")
+    out = client.predict(**kwargs)
     item = out[0][0]
     path = item["image"] if isinstance(item["image"], str) else item["image"]["path"]
     image = Image.open(path)
