@@ -319,32 +319,18 @@ def match_state_dict(
         ``{name: float tensor}`` with exactly the model's keys and shapes.
 
     Raises:
-        CheckpointError: missing or unexpected keys, or shape mismatches; the
-            detail lists them (first 10 of each).
+        CheckpointError: missing or unexpected keys, or shape mismatches
+            (:func:`mcld.weights.check_state_dict` names them).
 
     Source:
         detectron2 ``detectron2/checkpoint/detection_checkpoint.py`` ``_load_model``
         (which ignores the same keys).
     """
+    from ...weights import check_state_dict  # the one strict key/shape check of the package
+
     expected = model.state_dict()
     state = {k: v for k, v in state_dict.items() if not k.startswith(IGNORED_KEY_PREFIXES)}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    bad_shape = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in expected
-        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
-    ]
-    if missing or unexpected or bad_shape:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} keys: {missing[:10]}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys: {unexpected[:10]}")
-        if bad_shape:
-            parts.append(f"{len(bad_shape)} shape mismatches: {bad_shape[:10]}")
-        raise CheckpointError(
-            "The DensePose weight file does not match the model architecture.",
-            detail=f"{source}: " + "; ".join(parts),
-        )
+    # the file name only: the message reaches visitors, paths stay in logs
+    name = os.path.basename(str(source))
+    check_state_dict("DensePose", model, {k: torch.as_tensor(v) for k, v in state.items()}, source=name)
     return {k: torch.as_tensor(v).to(dtype=expected[k].dtype) for k, v in state.items()}
