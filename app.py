@@ -56,6 +56,9 @@ RESULTS_DIR = Path(tempfile.gettempdir()) / "mcld_results"
 #: and none older than RESULTS_MAX_AGE_S; older ones are deleted on each save.
 RESULTS_MAX_FILES = 200
 RESULTS_MAX_AGE_S = 24 * 3600
+#: Gradio's own cache (uploads, and outputs copied for serving): every hour,
+#: delete the files older than RESULTS_MAX_AGE_S (``gr.Blocks(delete_cache=...)``).
+GRADIO_CACHE_SWEEP = (3600, RESULTS_MAX_AGE_S)
 #: Results one visitor's gallery keeps (newest first).
 MAX_HISTORY = 24
 #: Extra photos of "Edit regions" (Photo 2 .. Photo 5; the source is "Source").
@@ -893,7 +896,7 @@ def build_demo() -> gr.Blocks:
 
     poses = _gallery()
     rows, examples_message = example_rows()
-    with gr.Blocks(title="MCLD pose transfer") as demo:
+    with gr.Blocks(title="MCLD pose transfer", delete_cache=GRADIO_CACHE_SWEEP) as demo:
         gr.Markdown(
             "# MCLD: pose-guided person image synthesis\n"
             "Upload a photo of a person, choose a target pose, press **Generate**. "

@@ -5,11 +5,23 @@ too little aborts the run, asking for much more lowers the visitor's queue
 priority. :func:`gpu_duration` turns the request into seconds. All
 calibration constants live here.
 
-The constants are a conservative first estimate (to be calibrated from
-``make bench`` on the Space's GPU): SD-1.5-sized denoising UNet + ReferenceNet
-at 512x512 with classifier-free guidance is about 0.15-0.3 s per step on an
-H100/A100 slice; DensePose R-101 and the UV texture about 1-2 s per photo; model
-transfer to the GPU on the first call a few seconds.
+ZeroGPU runs the function on a slice of an NVIDIA H200 and charges the
+visitor's quota for the seconds actually used; ``duration`` is the ceiling
+the scheduler plans with (a shorter one gets a better queue place, one that
+is too short aborts the run). So the constants err on the long side.
+
+They are **not calibrated**: no GPU was available to the sessions that wrote
+this package, so ``bench/bench_mcld.py`` has not run on one (``bench/README.md``
+says how to calibrate them from its printed ``overhead`` and ``per_step``).
+The anchor is the one published measurement: upstream MCLD takes 4.46 s per
+image (20 steps, CFG, fp32) on an RTX A6000, i.e. at most about 0.22 s per
+step including everything else. ``GPU_SECONDS_PER_STEP = 0.6`` is about 2.7x
+that on a slower GPU than an H200 slice, for the float16 fast path that
+should be several times faster still. ``GPU_CONDITIONS_S = 6`` allows 3 s per
+photo for DensePose R-101 and the UV texture (on 2 CPU cores the full-size
+R-101 backbone took 2.8 s, ``bench/README.md``); ``GPU_OVERHEAD_S = 15``
+covers moving about 4.6 GB of float16 weights (2.3 B parameters, all networks)
+to the GPU on the first call (plus VAE encode/decode and CLIP).
 """
 
 from __future__ import annotations

@@ -128,3 +128,10 @@ def test_gpu_duration_callables_take_the_gpu_functions_arguments(app_module):
     one = app_module._gpu_seconds(job)
     three = app_module._edit_gpu_seconds(job)
     assert one < three <= app_module.GPU_MAX_S
+
+
+def test_gradio_upload_cache_is_swept_like_the_results_folder(app_module):
+    # Gradio keeps every upload and served output in its own cache; without
+    # delete_cache that folder grows for as long as the Space runs.
+    frequency, age = app_module.build_demo().delete_cache
+    assert 0 < frequency <= age == app_module.RESULTS_MAX_AGE_S
