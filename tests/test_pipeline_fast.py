@@ -184,3 +184,30 @@ def test_multi_reference_and_mask_hook(pipe, inputs):
     assert (unmasked.latents - single.latents).abs().max() > 1e-2
     assert {q.layer_name for q in queries} == set(pipe.denoising_block_names)
     assert all(len(q.reference_token_counts) == 2 and q.query_hw[0] * q.query_hw[1] == q.num_query_tokens for q in queries)
+
+
+def test_compiled_denoising_unet_is_one_graph_and_never_recompiles_per_request(inputs):
+    """``enable_fast_path(compile_unet=True)``: Dynamo traces the whole denoising
+    UNet, our attention processors included, as one graph (``fullgraph=True``
+    raises on any graph break), the cached reference K/V is a graph input, not
+    a constant (a second request with other inputs gives that request's
+    output), and a second request compiles nothing new. ``aot_eager`` runs the
+    traced graph with eager kernels, so outputs are bit-identical; inductor's
+    code generation is torch's concern (``bench_mcld.py --compile`` times it)."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    eager = build_tiny_pipeline(seed=0, execution_mode="fast")
+    compiled = build_tiny_pipeline(seed=0)
+    compiled.enable_fast_path(compile_unet=True, backend="aot_eager", fullgraph=True)
+    other = {name: value.flip(-1) for name, value in inputs.items() if name != "face_embeds"}
+    other["face_embeds"] = -inputs["face_embeds"]
+
+    first = _run(compiled, inputs)  # compiles: step 0 fills the K/V cache, later steps read it
+    assert torch.equal(first.latents, _run(eager, inputs).latents)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        second = _run(compiled, other, seed=2)
+    expected = _run(eager, other, seed=2).latents
+    assert torch.equal(second.latents, expected)
+    assert not torch.equal(second.latents, first.latents)
+    torch._dynamo.reset()
