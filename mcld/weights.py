@@ -237,6 +237,29 @@ def _fingerprint(path: Path) -> str:
     return f"{stat.st_size}:{int(stat.st_mtime)}"
 
 
+def _hub_blob_etag(path: Path) -> Optional[str]:
+    """ETag of a file downloaded by ``hf_hub_download``: the Hub cache stores
+    ``snapshots/<commit>/<file>`` as a link to ``blobs/<etag>``; None for any
+    other path."""
+    resolved = Path(path).resolve()
+    return resolved.name if resolved.parent.name == "blobs" and resolved != Path(path).absolute() else None
+
+
+def _hub_etag(repo_id: str, filename: str, subfolder: Optional[str], local_files_only: Optional[bool]) -> Optional[str]:
+    """The Hub's current ETag of ``repo_id/[subfolder/]filename`` (one HEAD
+    request, as ``hf_hub_download`` makes before using its cache), or None
+    offline (``HF_HUB_OFFLINE``, ``local_files_only``) or on any error: then
+    the converted cache is used as it is."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+
+    if local_files_only or constants.is_offline_mode():
+        return None
+    try:
+        return get_hf_file_metadata(hf_hub_url(repo_id, filename, subfolder=subfolder), timeout=10).etag
+    except Exception:  # offline, timeout, missing repo: the cache stands
+        return None
+
+
 def resolve_checkpoint(
     component: str,
     source: Union[str, Path] = DEFAULT_MCLD_WEIGHTS,
@@ -334,8 +357,10 @@ def load_component_weights(
     Order: a converted safetensors in the cache (no unpickling), else the
     ``.pth`` from ``source`` (local folder or Hub), checked strictly, then
     (if ``convert``) written to the cache as safetensors for next time. A
-    cached file that is unreadable or stale (its local source changed) is
-    ignored and rewritten.
+    cached file that is unreadable or stale is ignored and rewritten: stale
+    means its local source changed (size or mtime), or, online, that the Hub
+    file's ETag is no longer the one it was converted from (one HEAD request
+    per component, as ``hf_hub_download`` makes; offline the cache is used).
 
     Args:
         component: One of :data:`CHECKPOINT_FILES`.
@@ -372,7 +397,12 @@ def load_component_weights(
                     meta = handle.metadata() or {}
             except Exception as err:  # SafetensorError: truncated / not safetensors
                 raise CheckpointError("The cached weight file is corrupt.", f"{cached}: {err}") from err
-            stale = local_pth is not None and meta.get("source_fingerprint") != _fingerprint(local_pth)
+            if local_pth is not None:  # a local .pth that changed since the conversion
+                stale = meta.get("source_fingerprint") != _fingerprint(local_pth)
+            else:  # a Hub file whose ETag changed (new upload); unknown offline
+                filename = meta.get("file") or CHECKPOINT_FILES[component][0]
+                current = None if _is_local(source) else _hub_etag(str(source), filename, subfolder, local_files_only)
+                stale = current is not None and meta.get("source_etag") != current
             if not stale:
                 state = read_state_dict(cached)
                 state = check_state_dict(component, module, state, ALLOWED_UNUSED_KEYS.get(component, ()), cached.name)
@@ -390,7 +420,12 @@ def load_component_weights(
                 state,
                 cached,
                 dtype=torch.float16 if fp16_cache else None,
-                metadata={"source": str(source), "file": path.name, "source_fingerprint": _fingerprint(path)},
+                metadata={
+                    "source": str(source),
+                    "file": path.name,
+                    "source_fingerprint": _fingerprint(path),
+                    **({"source_etag": etag} if (etag := _hub_blob_etag(path)) else {}),
+                },
             )
         except OSError as err:  # read-only cache: loading still succeeded
             warnings.warn(f"could not write the safetensors cache {cached}: {err}", stacklevel=2)
