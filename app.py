@@ -20,6 +20,7 @@ the whole path runs offline, outputs are noise).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import sys
@@ -51,6 +52,7 @@ CSS = (
 )
 OUTPUT_SIZES = {"512x352": "image_512x352", "256x176": "image_256x176"}
 DEFAULT_STEPS = 4 if TINY else 20
+LOGGER = logging.getLogger("mcld.app")
 RESULTS_DIR = Path(tempfile.gettempdir()) / "mcld_results"
 #: Result PNGs kept in RESULTS_DIR (all visitors together): the newest ones,
 #: and none older than RESULTS_MAX_AGE_S; older ones are deleted on each save.
@@ -134,10 +136,19 @@ def get_parser():
 
 
 # ------------------------------------------------------------------ helpers
+def visitor_error(message: str) -> gr.Error:
+    """A :class:`gr.Error` for a visitor's mistake or unusable file: shown in
+    the UI, logged as one line (Gradio would print a traceback per error)."""
+    LOGGER.info("visitor error: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 def _user_error(err: Exception) -> gr.Error:
-    """A visitor-readable :class:`gr.Error` for an exception from :mod:`mcld`."""
+    """A visitor-readable :class:`gr.Error` for an exception from :mod:`mcld`:
+    an :class:`MCLDError` is about the input (one log line); any other
+    exception keeps its traceback in the server log (it may be a bug)."""
     if isinstance(err, MCLDError):
-        return gr.Error(err.user_message)
+        return visitor_error(err.user_message)
     return gr.Error(str(err))
 
 
@@ -211,9 +222,9 @@ def _gallery():
 def _gallery_pose(name: str | None):
     poses = {p.name: p for p in _gallery()}
     if not name:
-        raise gr.Error("Choose a pose in the gallery first.")
+        raise visitor_error("Choose a pose in the gallery first.")
     if name not in poses:
-        raise gr.Error(f"Unknown gallery pose '{name}'.")
+        raise visitor_error(f"Unknown gallery pose '{name}'.")
     return poses[name]
 
 
@@ -235,7 +246,7 @@ def _chosen(value: float | None, people, what: str) -> int | None:
         return None
     if int(value) >= len(people):
         found = "1 person was" if len(people) == 1 else f"{len(people)} people were"
-        raise gr.Error(
+        raise visitor_error(
             f"Person {int(value) + 1} was chosen, but {found} found in the {what} photo. Click a person to choose again."
         )
     return int(value)
@@ -258,11 +269,11 @@ def _check_sampling(num_inference_steps, guidance_scale, seed) -> None:
 
     for name, value in (("Steps", num_inference_steps), ("Guidance", guidance_scale), ("Seed", seed)):
         if value is None:
-            raise gr.Error(f"{name} is empty: enter a number in Advanced.")
+            raise visitor_error(f"{name} is empty: enter a number in Advanced.")
     try:
         check_sampling_args(num_inference_steps, guidance_scale, seed)
     except (TypeError, ValueError) as err:
-        raise gr.Error(f"Advanced settings: {err}.") from None
+        raise visitor_error(f"Advanced settings: {err}.") from None
 
 
 def _source_person(source_path: str | None, source_person: float | None):
@@ -283,7 +294,7 @@ def _target_on_cpu(pt, mode, target_path, target_person, gallery_name, mirror, a
     if mode == "gallery":
         return gallery_target(_gallery_pose(gallery_name), mirror=bool(mirror), align_to=align_to)
     if not target_path:
-        raise gr.Error("Upload a target-pose photo, or choose a pose in the Gallery tab.")
+        raise visitor_error("Upload a target-pose photo, or choose a pose in the Gallery tab.")
     return _locate(pt, target_path, target_person, "target")
 
 
@@ -453,7 +464,7 @@ def pick_source(source_path, evt: gr.SelectData):
     from mcld.annotators.mediapipe_pose import pick_person
 
     if not source_path:
-        raise gr.Error("Upload a source photo first.")
+        raise visitor_error("Upload a source photo first.")
     try:
         photo, people = _people(source_path)
     except (MCLDError, ValueError) as err:
@@ -538,7 +549,7 @@ def pick_target(target_path, mirror, align, source_path, source_person, evt: gr.
     from mcld.annotators.mediapipe_pose import pick_person
 
     if not target_path:
-        raise gr.Error("Upload a target photo first.")
+        raise visitor_error("Upload a target photo first.")
     try:
         photo, people = _people(target_path)
     except (MCLDError, ValueError) as err:
@@ -612,10 +623,10 @@ def generate(
             any other :class:`~mcld.errors.MCLDError` (its ``user_message``).
     """
     if not source_path:
-        raise gr.Error("Upload a source photo of a person first.")
+        raise visitor_error("Upload a source photo of a person first.")
     mode = "gallery" if target_mode == "gallery" else "photo"
     if output_size not in OUTPUT_SIZES:
-        raise gr.Error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
+        raise visitor_error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
     _check_sampling(num_inference_steps, guidance_scale, seed)
     progress(0, desc="Finding the people (MediaPipe) and the face")
     try:
@@ -733,10 +744,10 @@ def _edit_selection(choices: dict[str, str], photo_paths: list):
         if field == "identity" and value == SAME_AS_FACE:
             continue
         if value not in EDIT_PHOTO_LABELS:
-            raise gr.Error(f"{EDIT_CHOICES[field]}: choose one of {', '.join(EDIT_PHOTO_LABELS)}, not '{value}'.")
+            raise visitor_error(f"{EDIT_CHOICES[field]}: choose one of {', '.join(EDIT_PHOTO_LABELS)}, not '{value}'.")
         slot = EDIT_PHOTO_LABELS.index(value)
         if slot > 0 and not photo_paths[slot - 1]:
-            raise gr.Error(f"{EDIT_CHOICES[field]} is to come from {value}, but no photo was uploaded as {value}.")
+            raise visitor_error(f"{EDIT_CHOICES[field]} is to come from {value}, but no photo was uploaded as {value}.")
         slots[field] = slot
     used = sorted({0, *slots.values()})
     index = {slot: k for k, slot in enumerate(used)}
@@ -781,9 +792,9 @@ def edit_regions(
     the target pose; the result (settings and selection in its caption and
     PNG metadata) goes first in the results."""
     if not source_path:
-        raise gr.Error("Upload a source photo of a person first (step 1).")
+        raise visitor_error("Upload a source photo of a person first (step 1).")
     if output_size not in OUTPUT_SIZES:
-        raise gr.Error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
+        raise visitor_error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
     paths = [photo_2, photo_3, photo_4, photo_5]
     choices = dict(
         face=face, hair=hair, upper_garment=upper_garment, lower_garment=lower_garment, shoes=shoes,
@@ -1151,6 +1162,8 @@ def build_demo() -> gr.Blocks:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mcld").setLevel(logging.INFO)
     demo = build_demo()
     demo.queue(max_size=int(os.environ.get("MCLD_QUEUE_SIZE", "20")), default_concurrency_limit=1)
     demo.launch(

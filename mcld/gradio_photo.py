@@ -62,5 +62,5 @@ class PhotoInput(gr.Image):
             try:
                 load_image(path)
             except MCLDError as mcld_err:
-                raise gr.Error(mcld_err.user_message) from None
-            raise gr.Error("This file could not be read as an image (use a JPEG, PNG or WebP photo).") from err
+                raise gr.Error(mcld_err.user_message, print_exception=False) from None
+            raise gr.Error("This file could not be read as an image (use a JPEG, PNG or WebP photo).", print_exception=False) from err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from PIL import Image
@@ -155,3 +156,17 @@ def test_edit_endpoint_gallery_target_small_output_and_clear_errors(client, imag
         client.predict(**_edit_kwargs(images_dir, shoes="Photo 4"))
     with pytest.raises(Exception, match="Upload a source photo"):
         client.predict(**_edit_kwargs(images_dir, source_path=None))
+
+
+def test_visitor_errors_are_one_log_line_not_a_traceback(client, images_dir, test_output_dir):
+    log = test_output_dir / "app_server.log"
+    start = log.stat().st_size
+    with pytest.raises(Exception, match="Upload a target-pose photo"):
+        client.predict(**generate_kwargs(images_dir / "reference_img_0.png", None))
+    for _ in range(50):  # the server writes its log line as it answers
+        new = log.read_bytes()[start:].decode(errors="replace")
+        if "visitor error" in new:
+            break
+        time.sleep(0.1)
+    assert "mcld.app: visitor error: Upload a target-pose photo" in new
+    assert "Traceback" not in new
