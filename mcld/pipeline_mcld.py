@@ -839,7 +839,8 @@ class MCLDPipeline(DiffusionPipeline):
 
         Raises:
             ValueError / TypeError: For bad arguments (see :meth:`check_inputs`).
-            NaNOutputError: If the latents become NaN/inf (e.g. float16 overflow).
+            NaNOutputError: If the final latents are NaN/inf (e.g. float16 overflow; checked
+                once after the loop, so the loop never waits for the GPU) or the VAE output is.
             OutOfMemoryError: If CUDA runs out of memory.
         """
         mode = execution_mode or self.execution_mode
@@ -957,11 +958,6 @@ class MCLDPipeline(DiffusionPipeline):
                 else:
                     noise_pred = noise_pred_raw
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
-                if not torch.isfinite(latents).all():
-                    raise NaNOutputError(
-                        "Generation failed: the result contained invalid values. Try again with float32 or another seed.",
-                        f"non-finite latents after step {i} (t={int(t)})",
-                    )
                 if debug is not None:
                     debug["unet_input_steps"].append(latent_model_input.clone())
                     debug["noise_pred_raw_steps"].append(noise_pred_raw.clone())
@@ -976,6 +972,15 @@ class MCLDPipeline(DiffusionPipeline):
                     outputs = callback_on_step_end(self, i, t, callback_kwargs) or {}
                     latents = outputs.pop("latents", latents)
                 progress_bar.update()
+
+        # Checked once after the loop, not per step: a per-step check would
+        # make the host wait for the GPU at every step. Non-finite latents stay
+        # non-finite through later steps, so nothing is missed.
+        if not torch.isfinite(latents).all():
+            raise NaNOutputError(
+                "Generation failed: the result contained invalid values. Try again with float32 or another seed.",
+                f"non-finite latents after the denoising loop ({num_inference_steps} steps)",
+            )
 
         # 11. Decode and post-process (upstream test.py)
         final_latents = latents.float()
