@@ -840,7 +840,7 @@ class MCLDPipeline(DiffusionPipeline):
         Raises:
             ValueError / TypeError: For bad arguments (see :meth:`check_inputs`).
             NaNOutputError: If the final latents are NaN/inf (e.g. float16 overflow; checked
-                once after the loop, so the loop never waits for the GPU) or the VAE output is.
+                once after the loop, which adds no host-GPU sync per step) or the VAE output is.
             OutOfMemoryError: If CUDA runs out of memory.
         """
         mode = execution_mode or self.execution_mode
@@ -973,9 +973,10 @@ class MCLDPipeline(DiffusionPipeline):
                     latents = outputs.pop("latents", latents)
                 progress_bar.update()
 
-        # Checked once after the loop, not per step: a per-step check would
-        # make the host wait for the GPU at every step. Non-finite latents stay
-        # non-finite through later steps, so nothing is missed.
+        # Checked once after the loop, not per step: a per-step check makes the
+        # host wait for the GPU at every step (diffusers' DDIM step still reads
+        # one timestep value on the host). Non-finite latents stay non-finite
+        # through later steps, so nothing is missed.
         if not torch.isfinite(latents).all():
             raise NaNOutputError(
                 "Generation failed: the result contained invalid values. Try again with float32 or another seed.",
