@@ -33,6 +33,10 @@ Usage (GPU, full size, the table in bench/README.md)::
 
     python bench/bench_mcld.py --out bench/results/gpu_h100.json
 
+FLOPs per image of both paths only (``meta`` device, no GPU needed, seconds)::
+
+    python bench/bench_mcld.py --flops-only --out bench/results/flops_512.json
+
 CPU smoke run (proves the script works; numbers are not meaningful)::
 
     python bench/bench_mcld.py --device cpu --steps 2 --runs 1 --warmup 0 --size 256 --dtype float32
@@ -62,6 +66,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere (bench only; the 
 from diffusers import AutoencoderKL, DDIMScheduler  # noqa: E402
 
 from mcld.annotators.densepose import DensePoseConfig, DensePosePredictor  # noqa: E402
+from mcld.annotators.densepose import TINY_CONFIG as TINY_DENSEPOSE  # noqa: E402
 from mcld.annotators.densepose.model import DensePoseRCNN  # noqa: E402
 from mcld.models.face_resampler import FaceResampler  # noqa: E402
 from mcld.models.pose_guider import PoseGuider  # noqa: E402
@@ -188,10 +193,8 @@ def build_models(device: torch.device, dtype: torch.dtype, tiny: bool = False) -
         with torch.device(device):
             if tiny:
                 from mcld.tiny import build_tiny_pipeline
-                from mcld.annotators.densepose import TINY_CONFIG
-
                 pipe = build_tiny_pipeline(device=device, torch_dtype=dtype)
-                dp_model = DensePoseRCNN(TINY_CONFIG)
+                dp_model = DensePoseRCNN(TINY_DENSEPOSE)
             else:
                 unet_cfg = load_config("sd15_unet_config.json")
                 resampler_cfg = {k: v for k, v in load_config("face_resampler_config.json").items() if not k.startswith("_")}
@@ -372,6 +375,95 @@ def densepose_autocast_ok(densepose, inputs, autocast_dtype: Optional[torch.dtyp
 # Report ---------------------------------------------------------------------------
 
 
+# FLOPs ------------------------------------------------------------------------------
+
+#: Datasheet peaks of an H100 SXM (dense, no sparsity), TFLOP/s: float32 on CUDA
+#: cores (the reference path runs with TF32 off) and float16/bfloat16 on tensor cores.
+H100_PEAK_TFLOPS = {"float32": 67.0, "float16": 989.0}
+
+
+class _LastStepDone(Exception):
+    """Raised from the step callback to end a FLOP-counting run before decoding."""
+
+
+def count_flops(args) -> Dict[str, Any]:
+    """FLOPs per image of each path, counted, not timed.
+
+    ``torch.utils.flop_counter.FlopCounterMode`` counts the matrix
+    multiplications, convolutions and attention of a pipeline call on the
+    ``meta`` device (shapes only: no memory, no compute, seconds on any
+    machine; ``--tiny`` models on the CPU). Each path runs with 1 and with 2 denoising steps: their
+    difference is the per-step cost, the rest the fixed cost (CLIP x2, face
+    Resampler, pose guider, VAE encode, ReferenceNet). The VAE decode is
+    counted on ``meta`` too; DensePose (given-box mode, the target photo) on
+    the CPU, since its post-processing needs values.
+
+    Returns:
+        ``{"paths": {mode: {"fixed", "per_step", "vae_decode", "densepose", "total"}}, ...}``
+        in FLOPs (multiply-add = 2 FLOPs), ``total`` at ``args.steps`` steps.
+    """
+    from PIL import Image
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = torch.device("cpu" if args.tiny else "meta")  # tiny weights are random values: real tensors
+    pipe = build_models(device, torch.float32, tiny=args.tiny)["pipe"]
+    # diffusers' DDIM step compares a timestep with 0 on the host, which meta
+    # tensors cannot do: keep the (tiny) schedule on the CPU.
+    set_timesteps = pipe.scheduler.set_timesteps
+    pipe.scheduler.set_timesteps = lambda n, device=None, **kw: set_timesteps(n, device="cpu", **kw)
+    inputs = load_inputs(args.size, args.seed)
+    iuv = Image.new("RGB", (args.size, args.size))  # its content does not change the FLOPs
+
+    def pipeline_flops(mode: str, steps: int) -> int:
+        def stop(_pipe, i, _t, _kwargs):
+            if i == steps - 1:  # meta latents have no values: end before the finiteness check
+                raise _LastStepDone
+            return {}
+
+        with FlopCounterMode(display=False) as counter:
+            try:
+                pipe(source_image=inputs["source"], texture_map=inputs["texture"], target_iuv=iuv,
+                     face_embeds=inputs["face_embeds"], num_inference_steps=steps,
+                     guidance_scale=args.guidance_scale, height=args.size, width=args.size,
+                     generator=torch.Generator().manual_seed(args.seed), output_type="latent",
+                     execution_mode=mode, callback_on_step_end=stop)
+            except _LastStepDone:
+                pass
+        return counter.get_total_flops()
+
+    with FlopCounterMode(display=False) as counter:
+        pipe.vae.decode(torch.zeros(1, 4, args.size // 8, args.size // 8, device=device))
+    vae_decode = counter.get_total_flops()
+    config = TINY_DENSEPOSE if args.tiny else DensePoseConfig.from_name("R_101_FPN_DL_s1x")
+    densepose = DensePosePredictor(DensePoseRCNN(config).eval().requires_grad_(False))
+    with FlopCounterMode(display=False) as counter:
+        densepose(inputs["target"], boxes=inputs["target_box"])
+    densepose_flops = counter.get_total_flops()
+
+    paths = {}
+    for mode in ("reference", "fast"):
+        one, two = pipeline_flops(mode, 1), pipeline_flops(mode, 2)
+        per_step, fixed = two - one, 2 * one - two
+        total = fixed + args.steps * per_step + vae_decode + densepose_flops
+        paths[mode] = {"fixed": fixed, "per_step": per_step, "vae_decode": vae_decode,
+                       "densepose": densepose_flops, "total": total}
+    return {"paths": paths, "counted_on": device.type, "steps": args.steps, "size": args.size, "guidance_scale": args.guidance_scale,
+            "densepose_input_hw": list(inputs["target"].shape[:2]), "h100_peak_tflops": H100_PEAK_TFLOPS}
+
+
+def flops_table(flops: Dict[str, Any]) -> str:
+    """Counted TFLOPs per image and the time they take at the H100's datasheet peak."""
+    peak = flops["h100_peak_tflops"]
+    lines = [f"| path | fixed | per step | x {flops['steps']} steps | VAE decode | DensePose | per image | "
+             "at H100 peak |", "|" + "---|" * 8]
+    for mode, dtype in (("reference", "float32"), ("fast", "float16")):
+        f = {k: v / 1e12 for k, v in flops["paths"][mode].items()}
+        lines.append(f"| ({'a' if mode == 'reference' else 'b'}) {mode}, {dtype} | {f['fixed']:.3f} | {f['per_step']:.3f} | "
+                     f"{f['per_step'] * flops['steps']:.2f} | {f['vae_decode']:.3f} | {f['densepose']:.3f} | "
+                     f"{f['total']:.2f} | {f['total'] / peak[dtype]:.3f} s at {peak[dtype]:.0f} TFLOP/s |")
+    return "\n".join(lines)
+
+
 def _fmt(value, digits=3):
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -427,6 +519,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--zerogpu-margin", type=float, default=1.5)
     p.add_argument("--zerogpu-transfer", type=float, default=5.0,
                    help="seconds added to the ZeroGPU overhead for GPU attach + weight transfer")
+    p.add_argument("--flops-only", action="store_true",
+                   help="only count FLOPs per image (meta device; runs anywhere in seconds), no timing")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     return p.parse_args(argv)
 
@@ -444,6 +538,18 @@ def main(argv=None) -> Dict[str, Any]:
     print(f"# MCLD benchmark {_dt.date.today()} on {gpu}; torch {torch.__version__}; "
           f"{'tiny' if args.tiny else 'full-size'} random weights; {args.size}x{args.size}, {args.steps} steps, "
           f"CFG {args.guidance_scale}, {args.runs} runs after {args.warmup} warm-up", flush=True)
+
+    t0 = time.perf_counter()
+    flops = count_flops(args)
+    print(f"\nFLOPs per image (counted on the {flops['counted_on']} device in {time.perf_counter() - t0:.1f} s; TFLOP):\n"
+          + flops_table(flops), flush=True)
+    if args.flops_only:
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({"date": str(_dt.date.today()), "torch": torch.__version__,
+                                                  "args": vars(args), "flops": flops}, indent=2))
+            print(f"wrote {args.out}")
+        return {"flops": flops}
 
     inputs = load_inputs(args.size, args.seed)
     first_dtype = torch.float32 if "reference" in paths else fast_dtype
@@ -506,13 +612,13 @@ def main(argv=None) -> Dict[str, Any]:
     if args.out:
         record = {
             "date": str(_dt.date.today()), "device": gpu, "torch": torch.__version__, "args": vars(args),
-            "params": built["sizes"], "detector": detector, "summary": summary,
+            "params": built["sizes"], "detector": detector, "summary": summary, "flops": flops,
             "paths": [{k: v for k, v in r.items() if k not in ("latents", "images")} for r in results],
         }
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(record, indent=2))
         print(f"wrote {args.out}")
-    return {"results": results, "summary": summary, "detector": detector}
+    return {"results": results, "summary": summary, "detector": detector, "flops": flops}
 
 
 if __name__ == "__main__":
