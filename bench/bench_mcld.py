@@ -21,8 +21,9 @@ DensePose, conditions (CLIP x2 + face Resampler + pose guider), ReferenceNet
 
 DensePose R_101_FPN_DL (our port) has random weights too: the full detector
 (backbone + RPN + box head + NMS) is timed separately and the number of boxes
-it kept is printed; with random weights it usually keeps none, so the
-end-to-end number uses the given-box path (backbone + DensePose head on one
+it kept is printed; with random weights its scores mean nothing (on the CPU
+it kept 100 boxes, the per-image maximum), so the end-to-end number uses the
+given-box path (backbone + DensePose head on one
 box), which is what the app runs when MediaPipe already found the person.
 
 Not measured here: MediaPipe pose, human parsing, UV texture building (CPU
