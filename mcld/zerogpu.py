@@ -10,18 +10,18 @@ visitor's quota for the seconds actually used; ``duration`` is the ceiling
 the scheduler plans with (a shorter one gets a better queue place, one that
 is too short aborts the run). So the constants err on the long side.
 
-They are **not calibrated**: no GPU was available to the sessions that wrote
-this package, so ``bench/bench_mcld.py`` has not run on one (``bench/README.md``
-says how to calibrate them from its printed ``overhead`` and ``per_step``).
-The anchor is the one published measurement: upstream MCLD takes 4.46 s per
-image (20 steps, CFG, fp32) on an RTX A6000, i.e. at most about 0.22 s per
-step including everything else. ``GPU_SECONDS_PER_STEP = 0.6`` is about 2.7x
-that on a slower GPU than an H200 slice, for the float16 fast path that
-should be several times faster still. ``GPU_CONDITIONS_S = 6`` allows 3 s per
-photo for DensePose R-101 and the UV texture (on 2 CPU cores the full-size
-R-101 backbone took 2.8 s, ``bench/README.md``); ``GPU_OVERHEAD_S = 15``
-covers moving about 4.6 GB of float16 weights (2.3 B parameters, all networks)
-to the GPU on the first call (plus VAE encode/decode and CLIP).
+They are **not calibrated by a timing**: no GPU was available to the sessions
+that wrote this package, so ``bench/bench_mcld.py`` has not run on one
+(``bench/README.md`` says how to calibrate them from its printed ``overhead``
+and ``per_step``). They rest on counted FLOPs instead (``bench_mcld.py
+--flops-only``): one denoising step at 512x512 with classifier-free guidance
+is 1.72 TFLOP, the whole image about 40 TFLOP. ``GPU_SECONDS_PER_STEP = 0.25``
+allows 6.9 TFLOP/s for a step, under 1 % of an H200's float16 peak and below
+the 9.2 TFLOP/s upstream's float32 code reached on an RTX A6000 (4.46 s per
+image). ``GPU_CONDITIONS_S = 6`` allows 3 s per photo for DensePose R-101
+(0.57 TFLOP) and the UV texture; ``GPU_OVERHEAD_S = 15`` covers moving about
+4.6 GB of float16 weights (2.3 B parameters, all networks) to the GPU on the
+first call, plus the VAE encode and decode (3.3 TFLOP) and CLIP.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["GPU_OVERHEAD_S", "GPU_SECONDS_PER_STEP", "GPU_CONDITIONS_S", "GPU_MA
 #: Fixed cost per call: moving weights to the GPU, VAE encode/decode, CLIP.
 GPU_OVERHEAD_S = 15.0
 #: Seconds per denoising step per image (UNet + ReferenceNet, CFG batch of 2).
-GPU_SECONDS_PER_STEP = 0.6
+GPU_SECONDS_PER_STEP = 0.25
 #: DensePose + UV texture for the source and a photo target (the face
 #: embedding runs on the CPU, before the GPU function).
 GPU_CONDITIONS_S = 6.0
