@@ -21,7 +21,7 @@ the 9.2 TFLOP/s upstream's float32 code reached on an RTX A6000 (4.46 s per
 image). ``GPU_CONDITIONS_S = 6`` allows 3 s per photo for DensePose R-101
 (0.57 TFLOP) and the UV texture; ``GPU_OVERHEAD_S = 15`` covers moving about
 4.6 GB of float16 weights (2.3 B parameters, all networks) to the GPU on the
-first call, plus the VAE encode and decode (3.3 TFLOP) and CLIP.
+first call, plus the VAE encode and decode (1.1 + 2.5 TFLOP) and CLIP.
 """
 
 from __future__ import annotations
