@@ -19,6 +19,7 @@ the whole path runs offline, outputs are noise).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -97,7 +98,8 @@ _PEOPLE_LOCK = threading.Lock()
 
 
 def get_pose_transfer():
-    """The one cached :class:`~mcld.pose_transfer.PoseTransfer` (built on first use)."""
+    """The one cached :class:`~mcld.pose_transfer.PoseTransfer` (built on first
+    use; with real weights, :func:`preload_models` builds it at start-up)."""
     global _PIPE
     with _PIPE_LOCK:
         if _PIPE is None:
@@ -105,6 +107,25 @@ def get_pose_transfer():
 
             _PIPE = PoseTransfer.tiny() if TINY else PoseTransfer.from_pretrained()
         return _PIPE
+
+
+def preload_models() -> None:
+    """Build the real-weights models in the main thread, before ``launch()``.
+
+    ZeroGPU intercepts ``.to("cuda")`` only in the thread that imported
+    ``spaces`` and packs the weights at launch; a model first built inside a
+    handler (a worker thread) would touch real CUDA there and fail. If the
+    weights cannot be had (offline, missing), the app still starts: the status
+    line says what is missing and a later request tries again.
+    """
+    if TINY:
+        return
+    try:
+        get_pose_transfer()
+    except MCLDError as err:
+        LOGGER.warning("models not loaded at start-up: %s", err)
+    except Exception:  # a network or library failure must not stop the Space from serving its status
+        LOGGER.exception("models not loaded at start-up")
 
 
 def get_locator():
@@ -315,11 +336,27 @@ def _progress_callback(progress):
     return on_step
 
 
+def _readable_errors(fn):
+    """Raise :class:`gr.Error` for mcld's input errors inside a ``spaces.GPU``
+    function: ZeroGPU runs it in a worker process and passes a ``gr.Error``
+    through, but shows any other exception only by its class name."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (MCLDError, ValueError) as err:
+            raise _user_error(err) from None
+
+    return wrapper
+
+
 def _gpu_seconds(job: dict, progress=None) -> int:
     return gpu_duration(job["num_inference_steps"], 1)
 
 
 @spaces.GPU(duration=_gpu_seconds)
+@_readable_errors
 def _generate_on_gpu(job: dict, progress=None):
     """The GPU work of one generation: DensePose (source, photo target), the
     UV texture from it, diffusion. People, crops and the face come in ``job``."""
@@ -334,6 +371,7 @@ def _generate_on_gpu(job: dict, progress=None):
 
 
 @spaces.GPU(duration=GPU_PREVIEW_S)
+@_readable_errors
 def _target_preview_on_gpu(target, mirror, align_to):
     """The GPU work of a photo-target preview: DensePose on the target crop."""
     return _target_on_gpu(get_pose_transfer(), target, mirror, align_to)
@@ -349,6 +387,7 @@ def _edit_gpu_seconds(job: dict, progress=None) -> int:
 
 
 @spaces.GPU(duration=_edit_gpu_seconds)
+@_readable_errors
 def _edit_on_gpu(job: dict, progress=None):
     """The GPU work of one edit: DensePose of every photo and of a photo
     target, their UV textures, the composition and diffusion. Crops, faces and
@@ -1164,6 +1203,7 @@ def build_demo() -> gr.Blocks:
 if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mcld").setLevel(logging.INFO)
+    preload_models()
     demo = build_demo()
     demo.queue(max_size=int(os.environ.get("MCLD_QUEUE_SIZE", "20")), default_concurrency_limit=1)
     demo.launch(

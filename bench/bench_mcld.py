@@ -8,7 +8,8 @@ What it measures (one process, same inputs for both paths):
 * (b) **fast path**: float16 (or ``--dtype``) weights, ``execution_mode="fast"``
   (bank computed once on the conditional rows, reference K/V projected once),
   batched CFG, SDPA, ``channels_last`` UNets, optional ``torch.compile``
-  (``--compile``), TF32 on, DensePose under autocast.
+  (``--compile``), TF32 on (DensePose stays float32: its predictor turns
+  autocast off, as detectron2's ``DefaultPredictor``; its convolutions use TF32).
 
 For each path: seconds per image end to end (DensePose on the target photo in
 given-box mode + the whole pipeline call at ``--size``, ``--steps``, CFG 3.5),
@@ -55,7 +56,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 import torch
@@ -217,7 +218,7 @@ def build_models(device: torch.device, dtype: torch.dtype, tiny: bool = False) -
         torch.set_default_dtype(previous)
     pipe.set_progress_bar_config(disable=True)
     pipe.to_device_dtype(device, dtype)
-    # DensePose always holds float32 weights (FrozenBN buffers, box maths); the fast path uses autocast.
+    # DensePose holds float32 weights (FrozenBN buffers, box maths) and runs in float32 in both paths.
     densepose = DensePosePredictor(dp_model.float().to(device).requires_grad_(False))
     sizes = {name: _params(getattr(pipe, name)) for name in
              ("reference_unet", "denoising_unet", "image_encoder", "vae", "face_resampler", "pose_guider")}
@@ -270,15 +271,13 @@ def iuv_image(result, shape) -> "Any":
 # Runs -----------------------------------------------------------------------------
 
 
-def run_once(pipe, densepose, inputs, args, mode: str, timer: StageTimer, autocast_dtype: Optional[torch.dtype]):
+def run_once(pipe, densepose, inputs, args, mode: str, timer: StageTimer):
     """One end-to-end image: DensePose (given box) + pipeline call. Returns (seconds, stages, output)."""
     device = pipe._execution_device
     timer.reset()
-    autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
-                else contextlib.nullcontext())
     _sync(device)
     start = time.perf_counter()
-    with timer.stage("densepose"), autocast:
+    with timer.stage("densepose"):
         dp = densepose(inputs["target"], boxes=inputs["target_box"])
     target_iuv = iuv_image(dp, inputs["target"].shape)
     with timer.stage("pipeline"):
@@ -295,20 +294,20 @@ def run_once(pipe, densepose, inputs, args, mode: str, timer: StageTimer, autoca
     return total, stages, out
 
 
-def bench_path(name: str, pipe, densepose, inputs, args, mode: str, autocast_dtype) -> Dict[str, Any]:
+def bench_path(name: str, pipe, densepose, inputs, args, mode: str) -> Dict[str, Any]:
     """Warm up, then time ``args.runs`` end-to-end runs; medians per stage and peak memory."""
     device = pipe._execution_device
     timer = StageTimer(device)
     saved = instrument(pipe, timer)
     try:
         for i in range(args.warmup):
-            t, _, _ = run_once(pipe, densepose, inputs, args, mode, timer, autocast_dtype)
+            t, _, _ = run_once(pipe, densepose, inputs, args, mode, timer)
             print(f"  [{name}] warm-up {i + 1}/{args.warmup}: {t:.3f} s", flush=True)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         totals, per_stage, out = [], {k: [] for k in (*STAGES, "unet_calls")}, None
         for i in range(args.runs):
-            t, stages, out = run_once(pipe, densepose, inputs, args, mode, timer, autocast_dtype)
+            t, stages, out = run_once(pipe, densepose, inputs, args, mode, timer)
             totals.append(t)
             for k in per_stage:
                 per_stage[k].append(stages.get(k, 0.0))
@@ -325,30 +324,28 @@ def bench_path(name: str, pipe, densepose, inputs, args, mode: str, autocast_dty
     }
 
 
-def bench_densepose_detector(densepose, inputs, args, autocast_dtype) -> Dict[str, Any]:
+def bench_densepose_detector(densepose, inputs, args) -> Dict[str, Any]:
     """Full detector mode (no boxes): backbone, RPN + box head + NMS, separately; boxes kept."""
     from mcld.annotators.densepose.predictor import preprocess_image
 
     device = densepose.device
     model = densepose.model
-    autocast = (lambda: torch.autocast(device.type, dtype=autocast_dtype)) if autocast_dtype is not None else contextlib.nullcontext
     x, (h, w), _ = preprocess_image(inputs["target"], model.cfg)
     x = x.to(device)
     backbone, detect, full, kept = [], [], [], 0
     with torch.inference_mode():
         for i in range(args.warmup + args.runs):
-            with autocast():
-                _sync(device)
-                t0 = time.perf_counter()
-                features = model.features(x)
-                _sync(device)
-                t1 = time.perf_counter()
-                det = model.detect(features, (h, w))
-                _sync(device)
-                t2 = time.perf_counter()
-                result = densepose(inputs["target"])
-                _sync(device)
-                t3 = time.perf_counter()
+            _sync(device)
+            t0 = time.perf_counter()
+            features = model.features(x)
+            _sync(device)
+            t1 = time.perf_counter()
+            det = model.detect(features, (h, w))
+            _sync(device)
+            t2 = time.perf_counter()
+            result = densepose(inputs["target"])
+            _sync(device)
+            t3 = time.perf_counter()
             if i >= args.warmup:
                 backbone.append(t1 - t0)
                 detect.append(t2 - t1)
@@ -357,23 +354,6 @@ def bench_densepose_detector(densepose, inputs, args, autocast_dtype) -> Dict[st
     return {"backbone_s": statistics.median(backbone), "rpn_boxhead_nms_s": statistics.median(detect),
             "full_detector_call_s": statistics.median(full), "boxes_kept": kept,
             "input_hw": [int(x.shape[-2]), int(x.shape[-1])], "result_boxes": len(result.boxes)}
-
-
-def densepose_autocast_ok(densepose, inputs, autocast_dtype: Optional[torch.dtype]) -> Optional[torch.dtype]:
-    """Return ``autocast_dtype`` if DensePose runs under autocast in it, else ``None`` (float32), saying why."""
-    if autocast_dtype is None:
-        return None
-    try:
-        with torch.autocast(densepose.device.type, dtype=autocast_dtype):
-            densepose(inputs["target"], boxes=inputs["target_box"])
-        return autocast_dtype
-    except (RuntimeError, TypeError) as err:
-        print(f"DensePose under autocast({autocast_dtype}) failed ({type(err).__name__}: {err}); "
-              "the fast path runs it in float32", flush=True)
-        return None
-
-
-# Report ---------------------------------------------------------------------------
 
 
 # FLOPs ------------------------------------------------------------------------------
@@ -566,9 +546,9 @@ def main(argv=None) -> Dict[str, Any]:
     if "reference" in paths:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-        results.append(bench_path("(a) reference", pipe, densepose, inputs, args, "reference", None))
+        results.append(bench_path("(a) reference", pipe, densepose, inputs, args, "reference"))
         if not args.skip_detector:
-            detector["reference"] = bench_densepose_detector(densepose, inputs, args, None)
+            detector["reference"] = bench_densepose_detector(densepose, inputs, args)
     if "fast" in paths:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -579,12 +559,10 @@ def main(argv=None) -> Dict[str, Any]:
         # channels_last helps cuDNN convolutions in half precision; on CPU it made the UNets slower.
         channels_last = not args.no_channels_last and device.type == "cuda"
         pipe.enable_fast_path(channels_last=channels_last, compile_unet=args.compile)
-        autocast_dtype = fast_dtype if (device.type == "cuda" and fast_dtype != torch.float32) else None
-        autocast_dtype = densepose_autocast_ok(densepose, inputs, autocast_dtype)
         results.append(bench_path("(b) fast" + (" +compile" if args.compile else ""), pipe, densepose, inputs,
-                                  args, "fast", autocast_dtype))
+                                  args, "fast"))
         if not args.skip_detector:
-            detector["fast"] = bench_densepose_detector(densepose, inputs, args, autocast_dtype)
+            detector["fast"] = bench_densepose_detector(densepose, inputs, args)
 
     print()
     print(markdown_table(results))

@@ -645,26 +645,27 @@ def edit(
         from .parsing_attention import reference_photos_of
 
         textures = {p: source_texture(sources[p]) for p in reference_photos_of(composed.texture_source)}
-    set_scheduler(pose_transfer.pipeline, scheduler or "ddim")
 
     def on_step(pipe, step_index, timestep, callback_kwargs):
         if callback is not None:
             callback(step_index + 1, int(num_inference_steps))
         return {}
 
-    out = generate_edit(
-        pose_transfer.pipeline,
-        composed,
-        target.iuv,
-        parsing_attention=parsing_attention,
-        reference_textures=textures,
-        model_size=pose_transfer.model_size,
-        num_inference_steps=num_inference_steps,
-        guidance_scale=guidance_scale,
-        seed=seed,
-        callback_on_step_end=on_step,
-        debug_capture=debug_capture,
-    )
+    with pose_transfer.sampling_lock:  # the pipeline's per-call state: one sampling at a time
+        set_scheduler(pose_transfer.pipeline, scheduler or "ddim")
+        out = generate_edit(
+            pose_transfer.pipeline,
+            composed,
+            target.iuv,
+            parsing_attention=parsing_attention,
+            reference_textures=textures,
+            model_size=pose_transfer.model_size,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            seed=seed,
+            callback_on_step_end=on_step,
+            debug_capture=debug_capture,
+        )
     settings = {
         "mode": pose_transfer.mode,
         "model_size": pose_transfer.model_size,

@@ -259,6 +259,11 @@ class MCLDPipeline(DiffusionPipeline):
 
     Both use one batched UNet call per step for CFG and PyTorch SDPA.
 
+    One call at a time per instance: a call keeps its state (reference bank,
+    pose features) on the instance. Threads sharing a pipeline serialise their
+    calls, as :class:`~mcld.pose_transfer.PoseTransfer` does with its
+    ``sampling_lock``.
+
     Reference-attention hook: ``pipe.reference_bank.attention_mask_fn`` (see
     :mod:`mcld.models.attention_processors`) restricts, per layer, which
     reference tokens each target location attends to.
@@ -435,8 +440,13 @@ class MCLDPipeline(DiffusionPipeline):
             channels_last: Use ``torch.channels_last`` memory format for both UNets
                 (helps convolutions on recent GPUs).
             compile_unet: Wrap the denoising UNet's forward with ``torch.compile``
-                (first call compiles; later calls are faster).
-            **compile_kwargs: Passed to ``torch.compile`` (e.g. ``mode="reduce-overhead"``).
+                (first call compiles two graphs: step 0, which fills the cached
+                reference K/V, and the later steps; a new request recompiles
+                nothing, see ``tests/test_pipeline_fast.py``).
+            **compile_kwargs: Passed to ``torch.compile`` (e.g. ``fullgraph=True``,
+                ``mode="max-autotune-no-cudagraphs"``). ``mode="reduce-overhead"``
+                (CUDA graphs) is untested: the K/V cached at step 0 are outputs
+                of one graph read by another, which CUDA graphs may overwrite.
         """
         self.execution_mode = "fast"
         if channels_last:

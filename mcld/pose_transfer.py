@@ -29,6 +29,7 @@ Source:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -384,6 +385,10 @@ class PoseTransfer:
         self.pose_detector = pose_detector
         self.use_detector = use_detector
         self.tiny_mode = tiny
+        #: Held for a scheduler choice and the sampling that uses it: the
+        #: pipeline keeps per-call state (reference bank, pose features,
+        #: scheduler), so threads sharing this instance sample one at a time.
+        self.sampling_lock = threading.Lock()
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -449,11 +454,12 @@ class PoseTransfer:
         device = str(device)  # a torch.device works too ("cuda:0".startswith("cuda"))
         if torch_dtype is None:
             torch_dtype = torch.float16 if device.startswith("cuda") else torch.float32
-        pipe = MCLDPipeline.from_pretrained(
-            mcld_weights, vae=vae, image_encoder=image_encoder, torch_dtype=torch_dtype, device=device
-        )
         if fast is None:
             fast = device.startswith("cuda")
+        pipe = MCLDPipeline.from_pretrained(
+            mcld_weights, vae=vae, image_encoder=image_encoder, torch_dtype=torch_dtype, device=device,
+            execution_mode="fast" if fast else "reference",
+        )
         if fast:
             # Fast path (bench/README.md): bank computed once in the compute dtype,
             # channels_last convolutions on the GPU. The CPU default stays the
@@ -809,28 +815,28 @@ class PoseTransfer:
         timings["conditions_s"] = time.perf_counter() - t0
         from .schedulers import set_scheduler
 
-        set_scheduler(self.pipeline, scheduler or "ddim")
-
         def _on_step(pipe, step_index, timestep, callback_kwargs):
             if callback is not None:
                 callback(step_index + 1, int(num_inference_steps))
             return {}
 
-        t1 = time.perf_counter()
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        out = self.pipeline(
-            source_image=Image.fromarray(source.crop),
-            texture_map=Image.fromarray(source.texture),
-            target_iuv=iuv_to_pipeline_image(target.iuv),
-            face_embeds=source.face_embeds[None],
-            num_inference_steps=int(num_inference_steps),
-            guidance_scale=float(guidance_scale),
-            height=self.model_size,
-            width=self.model_size,
-            generator=generator,
-            callback_on_step_end=_on_step,
-        )
-        timings["sampling_s"] = time.perf_counter() - t1
+        with self.sampling_lock:
+            t1 = time.perf_counter()
+            set_scheduler(self.pipeline, scheduler or "ddim")
+            out = self.pipeline(
+                source_image=Image.fromarray(source.crop),
+                texture_map=Image.fromarray(source.texture),
+                target_iuv=iuv_to_pipeline_image(target.iuv),
+                face_embeds=source.face_embeds[None],
+                num_inference_steps=int(num_inference_steps),
+                guidance_scale=float(guidance_scale),
+                height=self.model_size,
+                width=self.model_size,
+                generator=generator,
+                callback_on_step_end=_on_step,
+            )
+            timings["sampling_s"] = time.perf_counter() - t1
         settings = {
             "mode": self.mode,
             "model_size": self.model_size,

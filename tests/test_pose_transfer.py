@@ -241,3 +241,27 @@ def test_mirror_uv_table_is_the_symmetry_of_densepose_charts():
         scores = {axis: _face_match(parts, faces, uv, p, q, f) for axis, f in reflections.items() if (p, axis) != (q, None)}
         best = max(scores, key=scores.get)
         assert best == DENSEPOSE_MIRROR_UV.get(p) == DENSEPOSE_MIRROR_UV.get(q), (p, q, scores)
+
+
+
+def test_concurrent_generations_on_one_instance_match_sequential_ones(pt, source, target):
+    """The pipeline holds per-call state (reference bank, pose features,
+    scheduler): two threads sharing one PoseTransfer (a server's handlers)
+    must get exactly what each would get alone."""
+    import threading
+
+    jobs = [dict(seed=1, scheduler="ddim"), dict(seed=2, scheduler="euler")]
+    alone = [np.asarray(pt.generate(source, target, num_inference_steps=3, **job).image_256x176) for job in jobs]
+    for _ in range(2):
+        together = [None, None]
+
+        def run(k):
+            together[k] = np.asarray(pt.generate(source, target, num_inference_steps=3, **jobs[k]).image_256x176)
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for k in range(2):
+            np.testing.assert_array_equal(together[k], alone[k])

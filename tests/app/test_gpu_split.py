@@ -45,3 +45,21 @@ def test_gpu_jobs_carry_people_and_the_pipeline_never_runs_mediapipe(app_module,
     assert source.crop is crop.crop and target_conditions.iuv.shape == (512, 352, 3)
     assert result.image_512x352.size == (352, 512)
     assert pt.pose_detector is None
+
+
+def test_gpu_functions_raise_only_readable_gradio_errors(app_module, images_dir):
+    """ZeroGPU passes a ``gr.Error`` from its worker process through as is and
+    shows any other exception by its class name only, so input problems must
+    become ``gr.Error`` inside the ``spaces.GPU`` functions themselves."""
+    import gradio as gr
+    import pytest
+
+    pt = app_module.get_pose_transfer()
+    crop = app_module._locate(pt, str(images_dir / "reference_img_0.png"), -1, "source")
+    target = app_module._target_on_cpu(pt, "gallery", None, -1, "t_pose", False, None)
+    job = dict(
+        source=crop, face=pt.face_embedding(crop.crop), target=target, mirror=False, align=False,
+        num_inference_steps=0, guidance_scale=3.5, seed=0, scheduler="ddim",
+    )  # fmt: skip
+    with pytest.raises(gr.Error, match="num_inference_steps"):
+        app_module._generate_on_gpu(job)
