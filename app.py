@@ -455,6 +455,40 @@ def _save_result(image, settings: dict, caption: str, history):
     return [(out_path, caption), *kept][:MAX_HISTORY]
 
 
+def comparison_sheet(history):
+    """All of the visitor's results in one captioned PNG, newest first as in
+    the results gallery: the page to download for a side-by-side comparison
+    of seeds, poses or settings.
+
+    Args:
+        history: The visitor's results, ``[(png_path, caption), ...]``.
+
+    Returns:
+        ``gr.File`` showing the sheet (a PNG in :data:`RESULTS_DIR`).
+
+    Raises:
+        gr.Error: no result yet (or all of them expired).
+    """
+    from PIL import Image
+
+    from mcld.contact_sheet import contact_sheet
+
+    items = [(path, caption) for path, caption in history or [] if os.path.exists(path)]
+    if not items:
+        raise visitor_error("Generate a result first: the sheet puts the results gallery in one image.")
+    images = []
+    for path, _ in items:
+        with Image.open(path) as image:
+            images.append(image.convert("RGB"))
+    sheet = contact_sheet(images, [caption for _, caption in items], columns=min(4, len(images)))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    _prune_results()
+    fd, out_path = tempfile.mkstemp(prefix=f"mcld_sheet_{len(images)}_results_", suffix=".png", dir=RESULTS_DIR)
+    os.close(fd)
+    sheet.save(out_path)
+    return gr.File(value=out_path, visible=True)
+
+
 def _sampling_caption(settings: dict, output_size: str) -> str:
     return (
         f"{output_size} | steps {settings['num_inference_steps']} | guidance {settings['guidance_scale']:g} | "
@@ -1077,6 +1111,12 @@ def build_demo() -> gr.Blocks:
             elem_id="results",
         )
         history = gr.State([])
+        with gr.Row(equal_height=False):
+            sheet_button = gr.Button(
+                "Comparison sheet: all results in one PNG", variant="secondary", size="sm", scale=0, min_width=300,
+                elem_id="sheet-button",
+            )
+            sheet_file = gr.File(label="Comparison sheet", interactive=False, visible=False, elem_id="sheet-file")
 
         with gr.Accordion("Advanced", open=False, elem_id="advanced"):
             with gr.Row():
@@ -1173,6 +1213,7 @@ def build_demo() -> gr.Blocks:
             ],
             api_name="generate",
         )  # fmt: skip
+        sheet_button.click(comparison_sheet, history, sheet_file, api_name="comparison_sheet")
         for k, (photo, parsing, note) in enumerate(zip(edit_photos, edit_parsings, edit_notes), start=2):
             label = f"Photo {k}"
             photo.change(

@@ -115,3 +115,13 @@ def test_gallery_pose_generate(page, shots):
     page.wait_for_function(f"document.querySelector('#run-status').innerText.includes('gallery: {chosen}')")
     assert page.locator("#results img").count() >= 2
     page.screenshot(path=str(shots / "05_gallery_pose_result.png"), full_page=True)
+
+
+def test_comparison_sheet_of_the_results(page, shots):
+    results = page.locator("#results img").count()
+    assert results >= 2  # the photo and the gallery generations above
+    page.locator("#sheet-button").click()
+    page.locator("#sheet-file a").first.wait_for(state="visible")
+    assert f"mcld_sheet_{results}_results_" in page.locator("#sheet-file").inner_text()
+    page.locator("#sheet-file").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "06_comparison_sheet.png"), full_page=True)

@@ -23,7 +23,7 @@ def test_api_lists_stable_endpoints(client):
     names = set(api["named_endpoints"])
     for name in (
         "/generate", "/detect_source", "/detect_target", "/pick_target", "/preview_target", "/pick_gallery_pose",
-        "/parse_photo", "/edit",
+        "/parse_photo", "/edit", "/comparison_sheet",
     ):
         assert name in names, f"{name} missing from {sorted(names)}"
 

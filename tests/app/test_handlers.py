@@ -135,3 +135,21 @@ def test_gradio_upload_cache_is_swept_like_the_results_folder(app_module):
     # delete_cache that folder grows for as long as the Space runs.
     frequency, age = app_module.build_demo().delete_cache
     assert 0 < frequency <= age == app_module.RESULTS_MAX_AGE_S
+
+
+def test_comparison_sheet_puts_the_results_side_by_side(app_module, images_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(app_module, "RESULTS_DIR", tmp_path)
+    with pytest.raises(gr.Error, match="Generate a result first"):
+        app_module.comparison_sheet([])
+    history = []
+    for seed, size in ((1, "256x176"), (2, "512x352")):
+        history = app_module.generate(*_generate_args(images_dir, seed=seed, output_size=size, history=history))[1]
+    sheet_file = app_module.comparison_sheet(history)
+    assert sheet_file.value["orig_name"].startswith("mcld_sheet_2_results_")
+    sheet = Image.open(sheet_file.value["path"])
+    # Two tiles of one height (a 512x352 and a 256x176 result scaled alike), captions under them.
+    assert sheet.width == 2 * (176 + 8) + 8 and sheet.height > 256 + 16
+    assert sheet_file.visible
+    # A result whose file is gone leaves the sheet instead of breaking it.
+    os.remove(history[0][0])
+    assert Image.open(app_module.comparison_sheet(history).value["path"]).width == 176 + 16
