@@ -480,7 +480,9 @@ def comparison_sheet(history):
     for path, _ in items:
         with Image.open(path) as image:
             images.append(image.convert("RGB"))
-    sheet = contact_sheet(images, [caption for _, caption in items], columns=min(4, len(images)))
+    # Full resolution: every tile at the tallest result's height (512 for 512x352 results).
+    tile_height = min(512, max(image.height for image in images))
+    sheet = contact_sheet(images, [caption for _, caption in items], columns=min(4, len(images)), tile_height=tile_height)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     _prune_results()
     fd, out_path = tempfile.mkstemp(prefix=f"mcld_sheet_{len(images)}_results_", suffix=".png", dir=RESULTS_DIR)

@@ -147,8 +147,8 @@ def test_comparison_sheet_puts_the_results_side_by_side(app_module, images_dir, 
     sheet_file = app_module.comparison_sheet(history)
     assert sheet_file.value["orig_name"].startswith("mcld_sheet_2_results_")
     sheet = Image.open(sheet_file.value["path"])
-    # Two tiles of one height (a 512x352 and a 256x176 result scaled alike), captions under them.
-    assert sheet.width == 2 * (176 + 8) + 8 and sheet.height > 256 + 16
+    # Two tiles at the taller result's full size (a 256x176 result scaled up to 512x352), captions under them.
+    assert sheet.width == 2 * (352 + 8) + 8 and sheet.height > 512 + 16
     assert sheet_file.visible
     # A result whose file is gone leaves the sheet instead of breaking it.
     os.remove(history[0][0])
