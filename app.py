@@ -523,6 +523,15 @@ def detect_source(source_path):
     return _overlay(photo, people, idx), idx, _people_note(people, idx, "source")
 
 
+def _click_xy(evt) -> tuple[float, float]:
+    """``(x, y)`` photo pixels of a click on an overlay image. A click that
+    lands while the image is still loading has no coordinates (``None``)."""
+    index = getattr(evt, "index", None)
+    if not isinstance(index, (list, tuple)) or len(index) != 2 or any(v is None for v in index):
+        raise visitor_error("The photo was still loading: click the person again.")
+    return float(index[0]), float(index[1])
+
+
 def pick_source(source_path, evt: gr.SelectData):
     """A click on the source overlay picks that person.
 
@@ -534,7 +543,8 @@ def pick_source(source_path, evt: gr.SelectData):
         ``(overlay, person_index, note)`` as :func:`detect_source`.
 
     Raises:
-        gr.Error: no photo, unusable file or nobody found.
+        gr.Error: no photo, unusable file, nobody found, or a click without
+            coordinates (the image was still loading).
     """
     from mcld.annotators.mediapipe_pose import pick_person
 
@@ -544,8 +554,7 @@ def pick_source(source_path, evt: gr.SelectData):
         photo, people = _people(source_path)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
-    x, y = evt.index
-    idx = pick_person(people, float(x), float(y))
+    idx = pick_person(people, *_click_xy(evt))
     return _overlay(photo, people, idx), idx, _people_note(people, idx, "source")
 
 
@@ -629,8 +638,7 @@ def pick_target(target_path, mirror, align, source_path, source_person, evt: gr.
         photo, people = _people(target_path)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
-    x, y = evt.index
-    idx = pick_person(people, float(x), float(y))
+    idx = pick_person(people, *_click_xy(evt))
     iuv, note = preview_target("photo", target_path, idx, None, mirror, align, source_path, source_person)
     return _overlay(photo, people, idx), idx, iuv, note
 

@@ -63,6 +63,10 @@ def test_click_picks_person_in_two_person_photo(page, shots, two_people):
     page.locator("#target-image button[aria-label='Remove Image']").first.click()
     _upload(page, "target-image", two_people)
     page.wait_for_function("document.querySelector('#target-note').innerText.includes('2 people')")
+    # Click only once the new overlay has loaded (a click on a loading image has no coordinates).
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('#target-overlay img'); return i && i.complete && i.naturalWidth > 0; })()"
+    )
     img = page.locator("#target-overlay img").first
     before = img.get_attribute("src")
     box = img.bounding_box()

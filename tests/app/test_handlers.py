@@ -70,6 +70,18 @@ def test_pick_on_an_unreadable_file_is_a_readable_error(app_module, tmp_path):
         app_module.pick_target(str(bad), False, False, None, -1, click)
 
 
+def test_click_on_an_overlay_still_loading_asks_to_click_again(app_module, images_dir):
+    # The browser sends index [null, null] for a click on an image that has not loaded yet.
+    photo = str(images_dir / "reference_img_0.png")
+    click = gr.SelectData(None, {"index": [None, None], "value": None})
+    with pytest.raises(gr.Error, match="still loading: click the person again"):
+        app_module.pick_source(photo, click)
+    with pytest.raises(gr.Error, match="still loading"):
+        app_module.pick_target(photo, False, False, None, -1, click)
+    overlay, index, note = app_module.pick_source(photo, gr.SelectData(None, {"index": [100, 120], "value": None}))
+    assert index == 0 and "1 person" in note
+
+
 def test_results_folder_and_history_are_bounded(app_module, tmp_path, monkeypatch):
     monkeypatch.setattr(app_module, "RESULTS_DIR", tmp_path)
     monkeypatch.setattr(app_module, "RESULTS_MAX_FILES", 3)
