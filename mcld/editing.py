@@ -631,7 +631,6 @@ def edit(
         NaNOutputError, OutOfMemoryError: from the pipeline.
     """
     from .pose_transfer import TargetConditions, check_sampling_args
-    from .schedulers import set_scheduler
 
     check_sampling_args(num_inference_steps, guidance_scale, seed)
     selection.validate(len(photos))
@@ -645,14 +644,7 @@ def edit(
         from .parsing_attention import reference_photos_of
 
         textures = {p: source_texture(sources[p]) for p in reference_photos_of(composed.texture_source)}
-
-    def on_step(pipe, step_index, timestep, callback_kwargs):
-        if callback is not None:
-            callback(step_index + 1, int(num_inference_steps))
-        return {}
-
-    with pose_transfer.sampling_lock:  # the pipeline's per-call state: one sampling at a time
-        set_scheduler(pose_transfer.pipeline, scheduler or "ddim")
+    with pose_transfer.sampling(scheduler, num_inference_steps, callback) as on_step:
         out = generate_edit(
             pose_transfer.pipeline,
             composed,

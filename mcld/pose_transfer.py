@@ -28,11 +28,12 @@ Source:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -771,6 +772,37 @@ class PoseTransfer:
         )
 
     # ------------------------------------------------------------- generate
+    @contextlib.contextmanager
+    def sampling(
+        self, scheduler: str | None, num_inference_steps: int, callback: Callable[[int, int], None] | None = None
+    ) -> Iterator[Callable]:
+        """Hold :attr:`sampling_lock` with ``scheduler`` set on the pipeline,
+        for one sampling call.
+
+        Args:
+            scheduler: ``None``/``"ddim"`` or another name from
+                :data:`mcld.schedulers.SCHEDULERS`.
+            num_inference_steps: Steps of the call (for the progress report).
+            callback: Called as ``callback(step, num_inference_steps)`` after
+                each step, ``step`` counting from 1.
+
+        Yields:
+            The pipeline's ``callback_on_step_end`` that reports to ``callback``.
+
+        Raises:
+            ValueError: unknown scheduler name.
+        """
+        from .schedulers import set_scheduler
+
+        def on_step(pipe, step_index, timestep, callback_kwargs):
+            if callback is not None:
+                callback(step_index + 1, int(num_inference_steps))
+            return {}
+
+        with self.sampling_lock:
+            set_scheduler(self.pipeline, scheduler or "ddim")
+            yield on_step
+
     def generate(
         self,
         source: SourceConditions | ImageInput,
@@ -813,17 +845,9 @@ class PoseTransfer:
         if not isinstance(target, TargetConditions):
             target = self.prepare_target(target)
         timings["conditions_s"] = time.perf_counter() - t0
-        from .schedulers import set_scheduler
-
-        def _on_step(pipe, step_index, timestep, callback_kwargs):
-            if callback is not None:
-                callback(step_index + 1, int(num_inference_steps))
-            return {}
-
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        with self.sampling_lock:
+        with self.sampling(scheduler, num_inference_steps, callback) as on_step:
             t1 = time.perf_counter()
-            set_scheduler(self.pipeline, scheduler or "ddim")
             out = self.pipeline(
                 source_image=Image.fromarray(source.crop),
                 texture_map=Image.fromarray(source.texture),
@@ -834,7 +858,7 @@ class PoseTransfer:
                 height=self.model_size,
                 width=self.model_size,
                 generator=generator,
-                callback_on_step_end=_on_step,
+                callback_on_step_end=on_step,
             )
             timings["sampling_s"] = time.perf_counter() - t1
         settings = {
