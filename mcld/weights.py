@@ -555,9 +555,7 @@ def weights_status(
             hit = next((folder / n for n in names if (folder / n).is_file()), None)
             out.append(WeightStatus(component, hit is not None, str(hit or folder / names[0]), None))
             continue
-        hit = str(cached) if cached.is_file() else next(
-            (p for p in (_hub_cached(str(mcld_weights), n) for n in names) if p), None
-        )
+        hit = str(cached) if cached.is_file() else _hub_cached_any(str(mcld_weights), names)
         out.append(WeightStatus(component, hit is not None, hit or f"{mcld_weights}/{names[0]}", f"https://huggingface.co/{mcld_weights}"))
     # Weight files: either format counts (a repo may hold only the .bin).
     for component, source, files in (
