@@ -491,6 +491,40 @@ def comparison_sheet(history):
     return gr.File(value=out_path, visible=True)
 
 
+def _check_request(source_path, output_size, num_inference_steps, guidance_scale, seed, missing_source: str) -> None:
+    """The checks Generate and Generate edit share: a source photo, a known
+    output size, usable Advanced settings (``gr.Error`` naming what is wrong)."""
+    if not source_path:
+        raise visitor_error(missing_source)
+    if output_size not in OUTPUT_SIZES:
+        raise visitor_error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
+    _check_sampling(num_inference_steps, guidance_scale, seed)
+
+
+def _sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler) -> dict:
+    """The target and sampling settings of a GPU job (plain types, picklable)."""
+    return {
+        "target": target,
+        "mirror": bool(mirror),
+        "align": bool(align),
+        "num_inference_steps": int(num_inference_steps),
+        "guidance_scale": float(guidance_scale),
+        "seed": int(seed),
+        "scheduler": scheduler,
+    }
+
+
+def _pose_caption(settings: dict, mode: str, gallery_pose: str | None) -> str:
+    """Caption tail for the target pose: mirror, align and the gallery pose;
+    records the gallery pose in ``settings`` too."""
+    if mode == "gallery":
+        settings["gallery_pose"] = gallery_pose
+    return (
+        f"{' | mirror' if settings['mirrored'] else ''}{' | align' if settings['aligned'] else ''}"
+        f"{' | gallery: ' + gallery_pose if mode == 'gallery' else ''}"
+    )
+
+
 def _sampling_caption(settings: dict, output_size: str) -> str:
     return (
         f"{output_size} | steps {settings['num_inference_steps']} | guidance {settings['guidance_scale']:g} | "
@@ -705,12 +739,10 @@ def generate(
         gr.Error: missing input, bad settings, unusable file, nobody found, or
             any other :class:`~mcld.errors.MCLDError` (its ``user_message``).
     """
-    if not source_path:
-        raise visitor_error("Upload a source photo of a person first.")
+    _check_request(
+        source_path, output_size, num_inference_steps, guidance_scale, seed, "Upload a source photo of a person first."
+    )
     mode = "gallery" if target_mode == "gallery" else "photo"
-    if output_size not in OUTPUT_SIZES:
-        raise visitor_error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
-    _check_sampling(num_inference_steps, guidance_scale, seed)
     progress(0, desc="Finding the people (MediaPipe) and the face")
     try:
         pt = get_pose_transfer()
@@ -721,13 +753,7 @@ def generate(
         job = {
             "source": source_crop,
             "face": pt.face_embedding(source_crop.crop),
-            "target": target,
-            "mirror": bool(mirror),
-            "align": bool(align),
-            "num_inference_steps": int(num_inference_steps),
-            "guidance_scale": float(guidance_scale),
-            "seed": int(seed),
-            "scheduler": scheduler,
+            **_sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler),
         }
         progress(0, desc="DensePose, texture and sampling")
         source, target, result = _generate_on_gpu(job, progress)
@@ -741,12 +767,8 @@ def generate(
 
     image = getattr(result, OUTPUT_SIZES[output_size])
     settings = dict(result.settings, output_size=output_size, target=mode)
-    if mode == "gallery":
-        settings["gallery_pose"] = gallery_pose
     caption = (
-        f"{settings['mode']} | {_sampling_caption(settings, output_size)}"
-        f"{' | mirror' if settings['mirrored'] else ''}{' | align' if settings['aligned'] else ''}"
-        f"{' | gallery: ' + gallery_pose if mode == 'gallery' else ''}"
+        f"{settings['mode']} | {_sampling_caption(settings, output_size)}{_pose_caption(settings, mode, gallery_pose)}"
     )
     history = _save_result(image, settings, caption, history)
     status = f"Done: {caption}. Sampling took {result.timings.get('sampling_s', 0):.1f} s."
@@ -874,10 +896,10 @@ def edit_regions(
     """Region editing: the source person with regions from other photos, in
     the target pose; the result (settings and selection in its caption and
     PNG metadata) goes first in the results."""
-    if not source_path:
-        raise visitor_error("Upload a source photo of a person first (step 1).")
-    if output_size not in OUTPUT_SIZES:
-        raise visitor_error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
+    _check_request(
+        source_path, output_size, num_inference_steps, guidance_scale, seed,
+        "Upload a source photo of a person first (step 1).",
+    )  # fmt: skip
     paths = [photo_2, photo_3, photo_4, photo_5]
     choices = dict(
         face=face, hair=hair, upper_garment=upper_garment, lower_garment=lower_garment, shoes=shoes,
@@ -885,7 +907,6 @@ def edit_regions(
     )  # fmt: skip
     selection, used, labels = _edit_selection(choices, paths)
     mode = "gallery" if target_mode == "gallery" else "photo"
-    _check_sampling(num_inference_steps, guidance_scale, seed)
     progress(0, desc="Finding the people (MediaPipe), faces and parsing")
     try:
         pt = get_pose_transfer()
@@ -903,13 +924,7 @@ def edit_regions(
             "labels": labels,
             "selection": selection,
             "parsing_attention": bool(parsing_attention),
-            "target": target,
-            "mirror": bool(mirror),
-            "align": bool(align),
-            "num_inference_steps": int(num_inference_steps),
-            "guidance_scale": float(guidance_scale),
-            "seed": int(seed),
-            "scheduler": scheduler,
+            **_sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler),
         }
         progress(0, desc="DensePose, textures and sampling")
         result = _edit_on_gpu(job, progress)
@@ -931,14 +946,10 @@ def edit_regions(
         result.settings, output_size=output_size, target=mode, regions=regions, mirrored=result.target.mirrored,
         aligned=result.target.aligned,
     )  # fmt: skip
-    if mode == "gallery":
-        settings["gallery_pose"] = gallery_pose
     taken = ", ".join(f"{EDIT_CHOICES[f].lower()}: {label}" for f, label in regions.items()) or "all from Source"
     caption = (
         f"{settings['mode']} | edit ({taken}){' | parsing attention' if settings['parsing_attention'] else ''} | "
-        f"{_sampling_caption(settings, output_size)}"
-        f"{' | mirror' if settings['mirrored'] else ''}{' | align' if settings['aligned'] else ''}"
-        f"{' | gallery: ' + gallery_pose if mode == 'gallery' else ''}"
+        f"{_sampling_caption(settings, output_size)}{_pose_caption(settings, mode, gallery_pose)}"
     )
     history = _save_result(getattr(result, OUTPUT_SIZES[output_size]), settings, caption, history)
     status = f"Done: {caption}."
