@@ -1,4 +1,4 @@
-"""Face embedding: missing-pack fallback, pack lookup, face crops."""
+"""Face embedding: missing or damaged pack fallback, pack lookup, face crops."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from PIL import Image
 
 from mcld.annotators.face import (
     ANTELOPEV2_FILES,
+    FACE_MODEL_MISSING_WARNING,
     FaceEmbedder,
     crop_face,
     expand_face_box,
     find_antelopev2_pack,
 )
-from mcld.errors import CheckpointError, NoFaceWarning
+from mcld.errors import NoFaceWarning
 
 
 def _fake_pack(directory):
@@ -29,9 +30,10 @@ def test_missing_pack_gives_zeros_and_warning(tmp_path, images_dir):
     photo = np.asarray(Image.open(images_dir / "reference_img_0.png").convert("RGB"))
     embedder = FaceEmbedder(root=tmp_path)
     assert embedder.pack_dir is None
-    with pytest.warns(NoFaceWarning, match="not installed"):
+    with pytest.warns(NoFaceWarning, match="Face identity is off"):
         result = embedder(photo)
-    assert result.status == "model_missing"
+    assert result.status == "model_missing" and result.message == FACE_MODEL_MISSING_WARNING
+    assert not embedder.model_status.available and str(tmp_path) in embedder.model_status.message
     assert result.embedding.shape == (1, 512) and result.embedding.dtype == np.float32
     assert not result.embedding.any()
     # MediaPipe fallback still finds the face for display: upper part, right of centre.
@@ -62,15 +64,21 @@ def test_pack_lookup_from_environment(tmp_path, monkeypatch):
     assert find_antelopev2_pack() == pack
     monkeypatch.setenv("MCLD_INSIGHTFACE_ROOT", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # then the default Hub mirror: only its (empty) cache
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))
     assert find_antelopev2_pack() is None
 
 
-def test_damaged_pack_raises(tmp_path):
-    pytest.importorskip("insightface")
+def test_damaged_pack_is_reported_not_raised(tmp_path):
     _fake_pack(tmp_path / "models" / "antelopev2")
-    with pytest.raises(CheckpointError) as info:
-        FaceEmbedder(root=tmp_path)(np.zeros((64, 64, 3), np.uint8))
-    assert "face" in info.value.user_message
+    embedder = FaceEmbedder(root=tmp_path)
+    result = embedder(np.zeros((64, 64, 3), np.uint8), warn=False)
+    assert result.status == "model_missing" and not result.embedding.any()
+    status = embedder.model_status
+    assert not status.available and ANTELOPEV2_FILES[0] in status.message and "onnxruntime" in status.message
 
 
 def test_face_crop_geometry():

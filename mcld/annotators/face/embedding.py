@@ -9,18 +9,10 @@ no face was found. :class:`FaceEmbedder` does the same, and when the model pack
 is missing or no face is found it warns (:class:`~mcld.errors.NoFaceWarning`)
 and returns zeros, saying which case happened in :attr:`FaceEmbedding.status`.
 
-Model pack lookup (:func:`find_antelopev2_pack`), first hit wins:
-
-1. an explicit ``root`` (a directory holding ``models/antelopev2/``, or the
-   pack directory itself);
-2. ``$MCLD_INSIGHTFACE_ROOT`` (same meaning);
-3. ``~/.insightface`` (insightface's default);
-4. a Hugging Face Hub repo (``repo_id`` or ``$MCLD_INSIGHTFACE_REPO``) through
-   ``huggingface_hub.snapshot_download`` (only ``*.onnx`` files; offline when
-   ``HF_HUB_OFFLINE=1``).
-
-In each place the known zip nesting ``antelopev2/antelopev2/*.onnx`` is
-accepted. insightface's own auto-download is never triggered.
+Model pack: :func:`~mcld.annotators.face.source.ensure_face_model` finds or
+downloads it (default: the public Hub mirror ``DIAMONIK7777/antelopev2``) and
+checks it; :attr:`FaceEmbedder.model_status` says which model runs. insightface's
+own auto-download is never triggered.
 """
 
 from __future__ import annotations
@@ -34,8 +26,17 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from ...errors import CheckpointError, FaceEmbeddingError, NoFaceWarning
+from ...errors import FaceEmbeddingError, NoFaceWarning
 from ...image_utils import to_numpy_rgb
+from ..mediapipe_pose.keypoints import NO_FACE_NOTE
+from .source import (
+    ANTELOPEV2_FILES,
+    FACE_EMBEDDING_DIM,
+    FACE_MODEL_MISSING_WARNING,
+    FaceModelStatus,
+    ensure_face_model,
+    find_antelopev2_pack,
+)
 
 __all__ = [
     "ANTELOPEV2_FILES",
@@ -49,12 +50,6 @@ __all__ = [
     "get_face_embedding",
     "load_face_embedding",
 ]
-
-#: Detection and recognition models of the antelopev2 pack (the other three,
-#: landmarks and gender/age, do not change the embedding and are not loaded).
-ANTELOPEV2_FILES = ("scrfd_10g_bnkps.onnx", "glintr100.onnx")
-#: Length of the ArcFace identity embedding.
-FACE_EMBEDDING_DIM = 512
 
 FaceStatus = Literal["ok", "no_face", "model_missing"]
 
@@ -83,83 +78,6 @@ class FaceEmbedding:
     det_score: float | None = None
     face_crop: np.ndarray | None = None
     message: str = ""
-
-
-# ---------------------------------------------------------------------------
-# Model pack lookup
-# ---------------------------------------------------------------------------
-
-
-def _pack_in(directory: Path, name: str) -> Path | None:
-    """The directory holding the pack's .onnx files under ``directory``."""
-    candidates = [
-        directory / "models" / name,
-        directory / "models" / name / name,  # zip nesting
-        directory,
-        directory / name,
-        directory / name / name,
-    ]
-    for cand in candidates:
-        if all((cand / f).is_file() for f in ANTELOPEV2_FILES):
-            return cand
-    return None
-
-
-def find_antelopev2_pack(
-    root: str | os.PathLike | None = None,
-    repo_id: str | None = None,
-    *,
-    name: str = "antelopev2",
-    local_files_only: bool | None = None,
-) -> Path | None:
-    """Locate the insightface antelopev2 pack (see the module docstring).
-
-    Args:
-        root: Directory holding ``models/antelopev2/`` or the pack itself.
-            When given, only this place (and ``repo_id``) is searched.
-        repo_id: Hugging Face Hub repo holding the pack's ``.onnx`` files
-            (default ``$MCLD_INSIGHTFACE_REPO``; none if unset).
-        name: Pack name.
-        local_files_only: Only use the Hub cache; default: true when
-            ``HF_HUB_OFFLINE=1``.
-
-    Returns:
-        Directory containing ``scrfd_10g_bnkps.onnx`` and ``glintr100.onnx``,
-        or ``None`` when not found.
-
-    Source:
-        insightface ``utils/storage.py`` layout (``<root>/models/<name>``).
-    """
-    if root is not None:
-        places = [Path(root).expanduser()]
-    else:
-        places = []
-        env = os.environ.get("MCLD_INSIGHTFACE_ROOT")
-        if env:
-            places.append(Path(env).expanduser())
-        places.append(Path("~/.insightface").expanduser())
-    for place in places:
-        found = _pack_in(place, name)
-        if found is not None:
-            return found
-    repo_id = repo_id or os.environ.get("MCLD_INSIGHTFACE_REPO")
-    if not repo_id:
-        return None
-    if local_files_only is None:
-        local_files_only = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    try:
-        from huggingface_hub import snapshot_download
-
-        snapshot = Path(snapshot_download(repo_id, allow_patterns=["*.onnx"], local_files_only=local_files_only))
-    except Exception:  # noqa: BLE001 - offline, unknown repo, no network: treat as missing
-        return None
-    found = _pack_in(snapshot, name)
-    if found is None:
-        for onnx in sorted(snapshot.rglob(ANTELOPEV2_FILES[0])):
-            found = _pack_in(onnx.parent, name)
-            if found is not None:
-                break
-    return found
 
 
 def _face_analysis_root(pack: Path, name: str) -> tuple[str, str]:
@@ -238,43 +156,37 @@ def crop_face(image: np.ndarray, box: Sequence[float], *, scale: float = 1.5, si
     return cv2.resize(out, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
-_MP_FACE = None
-_MP_LOCK = threading.Lock()
-
-
 def detect_face_box_mediapipe(image) -> tuple[np.ndarray, float] | None:
-    """Largest face box from MediaPipe's full-range face detector (cheap
-    fallback for displaying the face crop when insightface is unavailable).
+    """Largest face box from the face finder (MediaPipe's full-range face
+    detector), the same one person detection uses to decide whether a person
+    shows a face (:mod:`mcld.annotators.mediapipe_pose`); the cheap fallback
+    for displaying the face crop when insightface is unavailable.
 
     Args:
         image: PIL image or ``(H, W, 3)`` uint8 RGB.
 
     Returns:
-        ``(box (4,) float32 XYXY pixels, score in [0, 1])`` or ``None`` (no
-        face, or MediaPipe not installed).
+        ``(box (4,) float32 XYXY pixels clipped to the image, score in
+        [0, 1])`` or ``None`` (no face, or MediaPipe not installed).
 
     Source:
-        MediaPipe ``solutions.face_detection`` (BlazeFace, full range).
+        MediaPipe ``solutions.face_detection`` (BlazeFace, full range), via
+        :meth:`mcld.annotators.mediapipe_pose.MediaPipePoseDetector.detect_faces`.
     """
-    global _MP_FACE
     try:
-        import mediapipe as mp
+        import mediapipe  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the install
         return None
+    from ..mediapipe_pose import get_default_detector
+
     rgb = np.ascontiguousarray(to_numpy_rgb(image))
     h, w = rgb.shape[:2]
-    with _MP_LOCK:
-        if _MP_FACE is None:
-            _MP_FACE = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
-        result = _MP_FACE.process(rgb)
     best = None
-    for det in result.detections or []:
-        rb = det.location_data.relative_bounding_box
-        box = np.array([rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h], np.float32)
+    for box, score in get_default_detector().detect_faces(rgb):
         box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)
         area = float((box[2] - box[0]) * (box[3] - box[1]))
         if best is None or area > best[0]:
-            best = (area, box, float(det.score[0]))
+            best = (area, box, score)
     return None if best is None else (best[1], best[2])
 
 
@@ -287,18 +199,25 @@ class FaceEmbedder:
     """insightface antelopev2 face-identity embedder (lazy, thread-safe).
 
     Args:
-        root: Where to look for the pack (see :func:`find_antelopev2_pack`).
-        repo_id: Hugging Face Hub repo with the pack's ``.onnx`` files.
+        root: Where to look for the pack (see :func:`ensure_face_model`).
+        repo_id: Hugging Face Hub repo with the pack's ``.onnx`` files
+            (default ``$MCLD_INSIGHTFACE_REPO``, else ``DIAMONIK7777/antelopev2``).
         providers: onnxruntime execution providers.
         det_size: Detector input size ``(width, height)`` in pixels (upstream:
             640x640).
         name: insightface pack name.
+        local_files_only: Never download (only local places and the Hub
+            cache); default: true when ``HF_HUB_OFFLINE=1``.
 
-    The pack is located and loaded on the first call; a missing pack is not an
-    error (zeros + :class:`NoFaceWarning`, as upstream).
+    The pack is located (downloaded if needed), checked and loaded on first
+    use; a missing or broken pack is not an error: zeros,
+    :data:`FACE_MODEL_MISSING_WARNING` and :attr:`model_status` saying why.
 
     Example:
-        >>> result = FaceEmbedder()(photo_rgb)
+        >>> embedder = FaceEmbedder()
+        >>> embedder.model_status.available
+        True
+        >>> result = embedder(photo_rgb)
         >>> result.embedding.shape, result.status
         ((1, 512), 'ok')
 
@@ -314,20 +233,30 @@ class FaceEmbedder:
         providers: Sequence[str] = ("CPUExecutionProvider",),
         det_size: tuple[int, int] = (640, 640),
         name: str = "antelopev2",
+        *,
+        local_files_only: bool | None = None,
     ):
         self.root = root
         self.repo_id = repo_id
         self.providers = list(providers)
         self.det_size = tuple(det_size)
         self.name = name
+        self.local_files_only = local_files_only
         self._app = None
-        self._searched = False
-        self._pack: Path | None = None
+        self._status: FaceModelStatus | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike, **kwargs) -> "FaceEmbedder":
-        """Embedder from a local directory (if it exists) or a Hub repo id."""
+        """Embedder from a local directory (if it exists) or a Hub repo id.
+
+        Args:
+            path_or_repo_id: Pack directory, or a Hub repository id.
+            **kwargs: Other :class:`FaceEmbedder` arguments.
+
+        Returns:
+            :class:`FaceEmbedder` (nothing is loaded yet).
+        """
         if Path(path_or_repo_id).expanduser().exists():
             return cls(root=path_or_repo_id, **kwargs)
         return cls(repo_id=str(path_or_repo_id), **kwargs)
@@ -342,42 +271,52 @@ class FaceEmbedder:
         return self
 
     @property
-    def pack_dir(self) -> Path | None:
-        """Directory of the located pack, or ``None`` if there is none."""
+    def model_status(self) -> FaceModelStatus:
+        """Which face model runs (:class:`FaceModelStatus`); located, downloaded
+        if needed and checked on first access, then kept."""
         with self._lock:
             return self._locate()
 
-    def _locate(self) -> Path | None:
-        if not self._searched:
-            self._pack = find_antelopev2_pack(self.root, self.repo_id, name=self.name)
-            self._searched = True
-        return self._pack
+    @property
+    def pack_dir(self) -> Path | None:
+        """Directory of the located, working pack, or ``None`` if there is none."""
+        status = self.model_status
+        return Path(status.pack_dir) if status.available else None
+
+    def _locate(self) -> FaceModelStatus:
+        if self._status is None:
+            self._status = ensure_face_model(
+                root=self.root, repo_id=self.repo_id, name=self.name,
+                local_files_only=self.local_files_only, providers=self.providers,
+            )  # fmt: skip
+        return self._status
 
     def _load(self):
         if self._app is not None:
             return self._app
-        pack = self._locate()
-        if pack is None:
+        status = self._locate()
+        if not status.available:
             return None
         try:
             from insightface.app import FaceAnalysis
         except ImportError as err:  # pragma: no cover - depends on the install
             raise ImportError("Face embeddings need `insightface` and `onnxruntime`: pip install insightface==0.7.3 onnxruntime") from err
+        pack = Path(status.pack_dir)
         root, name = _face_analysis_root(pack, self.name)
         ctx_id = 0 if "CUDAExecutionProvider" in self.providers else -1
         try:
             app = FaceAnalysis(name=name, root=root, providers=self.providers, allowed_modules=["detection", "recognition"])
             app.prepare(ctx_id=ctx_id, det_size=self.det_size)
-        except Exception as err:  # noqa: BLE001 - onnxruntime raises many kinds
-            raise CheckpointError(
-                "The face-identity models (insightface antelopev2) are damaged and could not be loaded.",
-                detail=f"{pack}: {err}",
-            ) from err
-        if "recognition" not in app.models:
-            raise CheckpointError(
-                "The face-identity models (insightface antelopev2) are incomplete.",
-                detail=f"no recognition model in {pack}",
-            )
+            if "recognition" not in app.models:
+                raise ValueError(f"insightface found no recognition model among the .onnx files of {pack}")
+        except Exception as err:  # noqa: BLE001 - onnxruntime and insightface raise many kinds
+            self._status = FaceModelStatus(
+                status.name, status.source, False,
+                f"Face identity is off: insightface could not load the face model {status.name} in {pack} "
+                f"({type(err).__name__}: {err}). The face is generated without identity guidance.",
+                status.pack_dir, status.fetch_from,
+            )  # fmt: skip
+            return None
         self._app = app
         return app
 
@@ -391,9 +330,11 @@ class FaceEmbedder:
 
         Returns:
             :class:`FaceEmbedding`; ``embedding`` is ``(1, 512)`` float32.
+            With no working model its ``message`` is
+            :data:`FACE_MODEL_MISSING_WARNING` (the reason is in
+            :attr:`model_status`).
 
         Raises:
-            CheckpointError: the pack exists but cannot be loaded.
             InputImageError: ``image`` is not an image.
         """
         rgb = np.ascontiguousarray(to_numpy_rgb(image))
@@ -402,13 +343,12 @@ class FaceEmbedder:
             faces = None if app is None else app.get(np.ascontiguousarray(rgb[..., ::-1]))
         zeros = np.zeros((1, FACE_EMBEDDING_DIM), np.float32)
         if app is None:
-            message = "Face-identity models (insightface antelopev2) are not installed; the face identity is not used."
             fallback = detect_face_box_mediapipe(rgb)
             box, score = fallback if fallback is not None else (None, None)
             crop = crop_face(rgb, box) if box is not None else None
-            result = FaceEmbedding(zeros, "model_missing", box, score, crop, message)
+            result = FaceEmbedding(zeros, "model_missing", box, score, crop, FACE_MODEL_MISSING_WARNING)
         elif not faces:
-            message = "No face was found in the source photo; the face identity is not used."
+            message = NO_FACE_NOTE
             result = FaceEmbedding(zeros, "no_face", message=message)
         else:
             face = max(faces, key=lambda f: float((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])))
@@ -426,15 +366,12 @@ _DEFAULT_LOCK = threading.Lock()
 
 def get_face_embedding(image, embedder: FaceEmbedder | None = None) -> FaceEmbedding:
     """Embed the largest face with the process-wide default :class:`FaceEmbedder`
-    (pack from ``$MCLD_INSIGHTFACE_ROOT``, ``~/.insightface`` or
-    ``$MCLD_INSIGHTFACE_REPO``).
+    (pack from ``$MCLD_INSIGHTFACE_ROOT``, ``~/.insightface``,
+    ``$MCLD_INSIGHTFACE_REPO`` or the default Hub mirror).
 
     Returns:
         :class:`FaceEmbedding` (zeros and a :class:`NoFaceWarning` when the
-        pack is missing or no face is found).
-
-    Raises:
-        CheckpointError: the pack exists but cannot be loaded.
+        pack is missing or broken, or no face is found).
 
     Source:
         Upstream MCLD ``prepare_dataset.py`` ``prepare_face``.
