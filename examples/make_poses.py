@@ -1,10 +1,14 @@
-"""Write the gallery poses ``examples/poses/*.json`` (COCO-18 keypoints).
+"""Write the gallery's skeleton poses ``examples/poses/*.json`` (COCO-18 keypoints).
 
-Two kinds of poses:
+These are the gallery's labelled fallback: their IUV is drawn from the
+skeleton (approximate). The real DensePose poses live in ``assets/poses/``
+(copied, with their licence; see its README), not written here.
+
+Two kinds of skeleton poses:
 
 * hand-made standard poses, typed in below in a 352x512 frame;
 * poses MediaPipe finds in the licensed example photos
-  (:data:`mcld.pose_gallery.EXAMPLE_PHOTOS`, scikit-image sample data), kept
+  (:data:`mcld.gallery.EXAMPLE_PHOTOS`, scikit-image sample data), kept
   only when the body is visible enough to draw (neck and a hip).
 
 Run from the repository root::
@@ -25,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mcld.annotators.mediapipe_pose import detect_people  # noqa: E402
-from mcld.pose_gallery import (  # noqa: E402
+from mcld.gallery import (  # noqa: E402
     EXAMPLE_PHOTOS,
     GALLERY_DIR,
     GalleryPose,

@@ -1,0 +1,15 @@
+"""ZeroGPU time allowance (mcld.zerogpu); moved here from tests/app/test_pose_gallery.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcld.zerogpu import GPU_MAX_S, gpu_duration
+
+
+def test_gpu_duration_grows_with_steps_and_is_capped():
+    assert gpu_duration(1) < gpu_duration(20) < gpu_duration(50)
+    assert gpu_duration(20, 2) > gpu_duration(20, 1)
+    assert gpu_duration(100, 10) == GPU_MAX_S
+    with pytest.raises(ValueError):
+        gpu_duration(0)
