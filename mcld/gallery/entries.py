@@ -183,11 +183,11 @@ def frame_iuv(iuv: np.ndarray):
     """Bring a real IUV of a whole photo frame into the 352 x 512 crop frame.
 
     The whole frame is the window (no re-crop around the body: the frame is
-    already a DeepFashion-like person frame), widened or heightened to the
-    crop aspect around its centre and scaled uniformly, nearest-neighbour, with
-    background padding (:func:`mcld.person_crop.crop_person` with the frame as
-    box and no margin). A 348 x 512 DeepFashion IUV gets 2 background columns
-    on each side and is otherwise copied pixel for pixel.
+    already a DeepFashion person frame, body at 97.5-98.2 % of its height):
+    one uniform scale fits it into the crop (``min(352 / W, 512 / H)``),
+    centred, nearest-neighbour, background outside. A 348 x 512 DeepFashion
+    IUV gets 2 background columns on each side and is otherwise copied pixel
+    for pixel.
 
     Args:
         iuv: ``(H, W, 3)`` uint8 ``(I, U*255, V*255)``.
@@ -205,16 +205,15 @@ def frame_iuv(iuv: np.ndarray):
     """
     from ..annotators.densepose.iuv import check_iuv
     from ..annotators.mediapipe_pose import PersonPose
-    from ..person_crop import crop_label_image, crop_person
+    from ..person_crop import warp_image
     from ..pose_transfer import CROP_SIZE
 
     check_iuv(iuv)
     h, w = iuv.shape[:2]
-    _, info = crop_person(
-        np.zeros((h, w, 3), np.uint8), (0, 0, w, h), out_height=CROP_SIZE[1], aspect=CROP_SIZE[0] / CROP_SIZE[1],
-        margin=0.0, pad="black",
-    )
-    crop = crop_label_image(iuv, info)
+    out_w, out_h = CROP_SIZE
+    s = min(out_w / w, out_h / h)
+    affine = np.array([[s, 0.0, (out_w - s * w) / 2.0], [0.0, s, (out_h - s * h) / 2.0]], np.float64)
+    crop = warp_image(iuv, affine, CROP_SIZE, nearest=True, border="black")
     pose = PersonPose(
         keypoints=np.zeros((18, 2), np.float32),
         visibility=np.zeros(18, np.float32),
