@@ -393,3 +393,74 @@ def test_fetcher_honours_offline_and_network_errors(tmp_path, monkeypatch):
         assert server.requests == 1
     # A server that is gone: None, not an exception.
     assert ensure_texture_template(tmp_path / "other", local_files_only=False, url=server.url, timeout=2) is None
+
+
+# --- The option through the high-level API ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def person_crop():
+    """A DeepFashion photo of the reference set as a 512x352 person crop."""
+    from types import SimpleNamespace
+
+    from mcld.pose_transfer import PersonCrop
+
+    photo = _read(f"{CASE_NAMES[0]}_photo.png")[..., ::-1]
+    crop = np.zeros((512, 352, 3), np.uint8)
+    crop[:, : photo.shape[1]] = photo
+    pose = SimpleNamespace(box=np.array([40, 10, 310, 500], np.float32), notes=[])
+    return PersonCrop(photo=None, people=[pose], person_index=0, crop=crop, crop_info=None, pose=pose)
+
+
+def test_prepare_source_records_the_texture_fill(person_crop, tmp_path, monkeypatch):
+    from mcld.annotators.densepose import DensePosePredictor
+    from mcld.pose_transfer import PoseTransfer
+
+    monkeypatch.setenv("MCLD_CACHE", str(tmp_path))  # an empty cache, and HF_HUB_OFFLINE=1
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pt = PoseTransfer(None, DensePosePredictor.tiny(seed=0), use_detector=False, tiny=True)
+    face = (np.zeros((1, 512), np.float32), "no_face", None, None)
+    with pytest.raises(ValueError, match="texture_fill"):
+        pt.prepare_source(person_crop, face=face, texture_fill="valid")
+    approx = pt.prepare_source(person_crop, face=face)
+    assert approx.texture_fill == "upstream" and approx.texture_approximate
+    assert APPROXIMATE_TEXTURE_NOTE in approx.warnings
+    # Once the template is cached, the same instance makes upstream's texture.
+    target = texture_template_path(tmp_path)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(UPSTREAM_TEMPLATE.read_bytes())
+    exact = pt.prepare_source(person_crop, face=face)
+    assert exact.texture_fill == "upstream" and not exact.texture_approximate
+    assert APPROXIMATE_TEXTURE_NOTE not in exact.warnings
+    upstream = build_uv_texture(person_crop.crop, exact.iuv, template=UPSTREAM_TEMPLATE)
+    np.testing.assert_array_equal(exact.texture, upstream.texture)
+    # generate() refuses a fill that contradicts the prepared texture (before any sampling).
+    with pytest.raises(ValueError, match="texture_fill='clean'"):
+        pt.generate(exact, None, texture_fill="clean")
+    with pytest.raises(ValueError, match="texture_fill"):
+        pt.generate(exact, None, texture_fill="dilated")
+
+
+@pytest.mark.parametrize("case", CASE_NAMES[:1])
+def test_editing_composes_with_the_same_builder(case, upstream_template, tmp_path, monkeypatch):
+    from mcld.annotators.human_parsing import REGION_IDS, ParsingResult
+    from mcld.editing import EditSource, RegionSelection, compose_conditions, source_texture
+
+    photo = np.ascontiguousarray(_read(f"{case}_photo.png")[..., ::-1])
+    iuv = _read(f"{case}_iuv.png")
+    label = np.where(iuv[..., 0] > 0, REGION_IDS["upper_garment"], REGION_IDS["background"]).astype(np.uint8)
+    src = EditSource(crop=photo, iuv=iuv, parsing=ParsingResult(label_map=label, source="DensePose body"))
+    reference = _read(f"{case}_texture.png")[..., ::-1]
+    # One photo whose whole body is one layer: the composed texture is upstream's texture map.
+    composed = compose_conditions([src], RegionSelection(base=0), template=upstream_template)
+    assert composed.texture_fill == "upstream" and not composed.texture_approximate
+    np.testing.assert_array_equal(composed.texture, reference)
+    np.testing.assert_array_equal(source_texture(src, "upstream", upstream_template), reference)
+    clean = compose_conditions([src], RegionSelection(base=0), fill="clean")
+    np.testing.assert_array_equal(clean.texture, build_uv_texture(photo, iuv, fill="clean").texture)
+    assert clean.texture_fill == "clean" and APPROXIMATE_TEXTURE_NOTE not in clean.notes
+    # Without the template (empty cache, offline): the stand-in, flagged.
+    monkeypatch.setenv("MCLD_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    approx = compose_conditions([src], RegionSelection(base=0))
+    assert approx.texture_approximate and APPROXIMATE_TEXTURE_NOTE in approx.notes
