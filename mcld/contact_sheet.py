@@ -15,7 +15,7 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["MAX_SHEET_IMAGES", "contact_sheet"]
+__all__ = ["MAX_SHEET_IMAGES", "contact_sheet", "wrap_text"]
 
 #: Most images one sheet holds (the app's results history keeps 24).
 MAX_SHEET_IMAGES = 48
@@ -43,6 +43,22 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, max_lines: int
             last = last[:-1]
         lines[-1] = last + "…"
     return lines
+
+
+def wrap_text(text: str, font, width: int, max_lines: int) -> list[str]:
+    """Word-wrap ``text`` as captions are wrapped here (greedy, "…" when cut).
+
+    Args:
+        text: The text.
+        font: A Pillow font (e.g. ``ImageFont.load_default(size=13)``).
+        width: Line width in pixels.
+        max_lines: Most lines returned.
+
+    Returns:
+        Lines, each at most ``width`` pixels wide (a single over-long word
+        stays whole on its line unless it is the cut last line).
+    """
+    return _wrap(ImageDraw.Draw(Image.new("RGB", (1, 1))), text, font, width, max_lines)
 
 
 def contact_sheet(

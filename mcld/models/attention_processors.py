@@ -61,6 +61,7 @@ __all__ = [
     "ReferenceReadProcessor",
     "MultiFocalIPAttnProcessor",
     "PoseFeatureInjector",
+    "PartAttentionMask",
     "stage_of",
     "transformer_block_attentions",
     "add_multi_focal_ip_processors",
@@ -634,6 +635,96 @@ class PoseFeatureInjector:
         handle = unet.conv_in.register_forward_hook(self)
         object.__setattr__(unet, self._ATTR, handle)
         return self
+
+
+# Parsing-guided reference attention (one photo) ----------------------------------
+
+
+class PartAttentionMask:
+    """Parsing-guided reference attention for pose transfer from one photo.
+
+    A reference-attention mask function (``bank.attention_mask_fn``, contract
+    in the module docstring): a target location whose DensePose part is ``p``
+    (1..24) reads, besides its own tokens, only the reference tokens that
+    cover texels of part ``p`` in the SMPL-UV texture map; background
+    locations (part 0) read every reference token. Every reference is a
+    texture map in the same SMPL-UV frame, so one texel part map serves all K
+    references. A part with no token left at a coarse layer reads only its own
+    tokens there. Own-token columns are always ``True``.
+
+    Args:
+        target_parts: ``(H, W)`` integer DensePose part index (0..24; other
+            values count as background) of the target, in the frame the
+            pipeline squashes to the model resolution (channel 0 of
+            :attr:`mcld.pose_transfer.TargetConditions.iuv`).
+        reference_parts: ``(N, N)`` integer part index (0..24) of every
+            texel of the SMPL-UV texture map
+            (:func:`mcld.pose_transfer.smpl_uv_part_map`).
+        device: Where the masks are built and cached (the pipeline's
+            execution device); ``None``: CPU.
+
+    Raises:
+        ValueError: ``target_parts`` or ``reference_parts`` not 2-D integer arrays.
+
+    Source:
+        The rule of TruePose's HPFA ("TruePose: Human-Parsing-guided Attention
+        Diffusion for Full-ID Preserving Pose Transfer": each target region
+        attends to the same parsing region of the source), applied without
+        training to MCLD's ReferenceNet attention (Liu et al., CVPR 2025,
+        Sec. 3) with DensePose parts as the parsing; the multi-photo editing
+        variant is :class:`mcld.parsing_attention.ParsingAttentionMask`.
+    """
+
+    def __init__(self, target_parts, reference_parts, device=None):
+        tgt, ref = torch.as_tensor(target_parts), torch.as_tensor(reference_parts)
+        for name, value in (("target_parts", tgt), ("reference_parts", ref)):
+            if value.ndim != 2 or value.is_floating_point() or value.dtype == torch.bool:
+                raise ValueError(f"{name} must be an (H, W) integer array, got {tuple(value.shape)} {value.dtype}")
+        tgt, ref = tgt.long(), ref.long()
+        self._target = torch.where((tgt >= 0) & (tgt <= 24), tgt, 0)
+        parts = torch.arange(25).view(25, 1, 1)
+        self._reference_onehot = (ref[None] == parts).float()  # (25, N, N)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self._cache: Dict[tuple, torch.Tensor] = {}
+
+    def layer_mask(self, query_hw: Tuple[int, int], reference_hw: Sequence[Tuple[int, int]]) -> torch.Tensor:
+        """The ``(L_q, L_q + sum L_k)`` bool mask of one layer (cached per grid sizes).
+
+        Args:
+            query_hw: ``(h, w)`` token grid of the target at this layer.
+            reference_hw: ``(h, w)`` grid of each reference.
+
+        Returns:
+            Bool mask, ``True`` = may attend; columns ``[own, ref 0, ref 1, ...]``.
+        """
+        key = (tuple(query_hw), tuple(tuple(hw) for hw in reference_hw))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        q_parts = F.interpolate(self._target[None, None].float(), size=tuple(query_hw), mode="nearest")
+        q_parts = q_parts.reshape(-1).long()  # (L_q,)
+        length = q_parts.numel()
+        blocks = [torch.ones(length, length, dtype=torch.bool)]
+        for hw in reference_hw:
+            # (25, L_k): token holds a texel of part p ("any" pooling keeps small parts).
+            has_part = F.adaptive_max_pool2d(self._reference_onehot[None], tuple(hw))[0].reshape(25, -1) > 0
+            allowed = has_part[q_parts]  # (L_q, L_k)
+            allowed[q_parts == 0] = True
+            blocks.append(allowed)
+        mask = torch.cat(blocks, dim=1).to(self.device)
+        self._cache[key] = mask
+        return mask
+
+    def __call__(self, query: ReferenceAttentionQuery) -> torch.Tensor:
+        """``(B_cond, L_q, L_q + sum L_k)`` bool mask for one reader layer.
+
+        Raises:
+            ValueError: The layer's token grids are unknown (``bank.latent_hw`` unset).
+        """
+        if query.query_hw is None or any(hw is None for hw in query.reference_hw):
+            raise ValueError(f"layer {query.layer_name!r}: token grids unknown (bank.latent_hw is not set)")
+        mask = self.layer_mask(query.query_hw, query.reference_hw)
+        return mask[None].expand(query.batch_size, -1, -1)
 
 
 # Installation -------------------------------------------------------------------
