@@ -5,10 +5,15 @@ MCLD was trained on DeepFashion In-shop photos, which are 176 x 256 pixels
 upstream data loader squashes every photo to 512 x 512, so a photo of another
 aspect must first be brought to 176 : 256, or the body is distorted twice
 (here, and again when the output is shown). :func:`crop_person` does this with a
-single uniform scale: the person box is grown by a margin, then widened *or*
-heightened (never both) around its centre until it has the target aspect; the
-parts of that window outside the photo are padded (white by default, like the
-DeepFashion studio background, or the replicated edge colour).
+single uniform scale, and frames the person as DeepFashion frames them: the
+body (the person box, i.e. the whole silhouette) spans
+:data:`DEEPFASHION_BODY_TOP` .. :data:`DEEPFASHION_BODY_BOTTOM` of the crop
+height, centred left to right; a body too wide for that height is fitted by
+its width instead (never stretched). An edge of the box that lies on the
+photo's top or bottom edge is a cut (feet or head out of frame): the window
+stops there and keeps what the photo shows. The parts of the window outside
+the photo are padded (white by default, like the DeepFashion studio
+background, or the replicated edge colour).
 
 Coordinate convention used across :mod:`mcld` (also by
 :mod:`mcld.annotators.mediapipe_pose`): *pixel coordinates* are continuous,
@@ -28,6 +33,10 @@ import numpy as np
 
 __all__ = [
     "DEEPFASHION_ASPECT",
+    "DEEPFASHION_BODY_TOP",
+    "DEEPFASHION_BODY_BOTTOM",
+    "DEEPFASHION_BODY_SIDE",
+    "body_span",
     "CropInfo",
     "crop_person",
     "crop_image",
@@ -40,6 +49,19 @@ __all__ = [
 
 #: Width / height of DeepFashion In-shop photos (176 x 256 pixels).
 DEEPFASHION_ASPECT = 176.0 / 256.0
+
+#: Where the body starts and ends in MCLD's training photos, as fractions of
+#: the image height: the means over the three real DeepFashion DensePose IUVs
+#: in ``shared/poses`` (``fashionWOMEN{Blouses_Shirts,Dresses,Skirts}...``,
+#: detectron2 ``R_101_FPN_DL_s1x`` predictions): top 0.20 / 0.78 / 0.78 %,
+#: bottom 97.85 / 99.22 / 99.02 % (first and one-past-last body row over the
+#: height). ``tests/test_person_crop.py`` re-measures them from those files.
+DEEPFASHION_BODY_TOP = 0.0059
+#: See :data:`DEEPFASHION_BODY_TOP`.
+DEEPFASHION_BODY_BOTTOM = 0.9870
+#: Least free space left and right of a body that is fitted by its width, as a
+#: fraction of the crop width (our choice: the IUVs' bodies leave 7.5-29 %).
+DEEPFASHION_BODY_SIDE = 0.02
 
 PadMode = Literal["white", "edge", "black"]
 
@@ -105,26 +127,40 @@ def crop_person(
     *,
     out_height: int = 512,
     aspect: float = DEEPFASHION_ASPECT,
-    margin: float = 0.05,
+    margin: float | None = None,
     pad: PadMode = "white",
 ) -> tuple[np.ndarray, CropInfo]:
-    """Crop and pad a photo around a person box to the DeepFashion aspect.
+    """Crop and pad a photo around a person box to the DeepFashion aspect and framing.
 
-    The box is grown by ``margin * box_height`` on every side, then the shorter
-    dimension (relative to ``aspect``) is extended symmetrically about the box
-    centre, so the window has exactly the target aspect and the person is never
-    stretched. The window is resampled with one uniform scale to
-    ``(round(out_height * aspect), out_height)`` pixels (area interpolation
-    when shrinking, bilinear when enlarging).
+    Default (``margin=None``), DeepFashion framing: the window height is chosen
+    so that the box spans :data:`DEEPFASHION_BODY_TOP` ..
+    :data:`DEEPFASHION_BODY_BOTTOM` of it, with the box's top at
+    ``DEEPFASHION_BODY_TOP``. A box edge on the photo's top (``y0 <= 0.5``) or
+    bottom (``y1 >= H - 0.5``) edge is a cut body: that fraction becomes 0
+    (top) or 1 (bottom), so the window stops at the photo's edge. If the box
+    is too wide for that window, the window is widened to leave
+    :data:`DEEPFASHION_BODY_SIDE` free on each side and heightened to the
+    aspect, the box centred in the vertical band. The window is centred on
+    the box horizontally.
+
+    With a ``margin`` (the former rule): the box is grown by ``margin *
+    box_height`` on every side, then widened *or* heightened about its centre
+    to the aspect.
+
+    The window is resampled with one uniform scale to ``(round(out_height *
+    aspect), out_height)`` pixels (area interpolation when shrinking,
+    bilinear when enlarging).
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB photo.
         box: Person box ``(x0, y0, x1, y1)`` in photo pixels (XYXY, e.g.
-            :attr:`mcld.annotators.mediapipe_pose.PersonPose.box`).
+            :attr:`mcld.annotators.mediapipe_pose.PersonPose.box`, the whole
+            silhouette).
         out_height: Height of the crop in pixels (512 for MCLD; width is
             ``round(out_height * aspect)``, 352 for the default).
         aspect: Target width / height; default 176 / 256 (DeepFashion).
-        margin: Extra space around the box, as a fraction of the box height.
+        margin: ``None`` for DeepFashion framing, or extra space around the
+            box as a fraction of the box height (symmetric, former rule).
         pad: Fill for the parts of the window outside the photo: ``"white"``
             (255, like DeepFashion's studio background), ``"edge"`` (replicate
             the nearest border pixel) or ``"black"``.
@@ -141,30 +177,43 @@ def crop_person(
 
     Source:
         Our own; the 176 x 256 aspect is that of DeepFashion In-shop
-        (Liu et al., CVPR 2016) as used by MCLD.
+        (Liu et al., CVPR 2016) as used by MCLD, the framing is measured on
+        real DeepFashion DensePose IUVs (:data:`DEEPFASHION_BODY_TOP`).
     """
     if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
         raise ValueError(f"image must be an (H, W, 3) uint8 array, got {getattr(image, 'shape', type(image))}")
-    if out_height < 8 or aspect <= 0 or margin < 0:
-        raise ValueError(f"need out_height >= 8, aspect > 0, margin >= 0; got {out_height}, {aspect}, {margin}")
+    if out_height < 8 or aspect <= 0 or (margin is not None and margin < 0):
+        raise ValueError(f"need out_height >= 8, aspect > 0, margin None or >= 0; got {out_height}, {aspect}, {margin}")
     if pad not in ("white", "edge", "black"):
         raise ValueError(f"pad must be 'white', 'edge' or 'black', got {pad!r}")
     h, w = image.shape[:2]
     x0, y0, x1, y1 = _check_box(box, (w, h))
-    bw, bh = x1 - x0, y1 - y0
-    m = margin * bh
-    bw, bh = bw + 2 * m, bh + 2 * m
-    if bw / bh < aspect:
-        bw = bh * aspect
-    else:
-        bh = bw / aspect
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     out_w = max(1, int(round(out_height * aspect)))
     # Use the exact output aspect so that both axes share one scale.
-    bw = bh * out_w / out_height
+    exact = out_w / out_height
+    cx = (x0 + x1) / 2.0
+    if margin is None:
+        top = 0.0 if y0 <= 0.5 else DEEPFASHION_BODY_TOP
+        bottom = 1.0 if y1 >= h - 0.5 else DEEPFASHION_BODY_BOTTOM
+        bh = (y1 - y0) / (bottom - top)
+        wy0 = y0 - top * bh
+        if (x1 - x0) > bh * exact * (1.0 - 2 * DEEPFASHION_BODY_SIDE):
+            bh = (x1 - x0) / (1.0 - 2 * DEEPFASHION_BODY_SIDE) / exact
+            wy0 = (y0 + y1) / 2.0 - bh * (top + bottom) / 2.0
+        bw = bh * exact
+    else:
+        bw, bh = x1 - x0, y1 - y0
+        m = margin * bh
+        bw, bh = bw + 2 * m, bh + 2 * m
+        if bw / bh < aspect:
+            bw = bh * aspect
+        else:
+            bh = bw / aspect
+        bw = bh * exact
+        wy0 = (y0 + y1) / 2.0 - bh / 2.0
     info = CropInfo(
         x0=cx - bw / 2.0,
-        y0=cy - bh / 2.0,
+        y0=wy0,
         window_width=bw,
         window_height=bh,
         scale=out_height / bh,
@@ -173,6 +222,36 @@ def crop_person(
         pad=pad,
     )
     return crop_image(image, info), info
+
+
+def body_span(label: np.ndarray) -> tuple[float, float]:
+    """Where a body starts and ends, as fractions of the image height.
+
+    Args:
+        label: ``(H, W)`` array, nonzero on the body (a DensePose part index
+            channel, a parsing map or a person mask), or an ``(H, W, 3)``
+            DensePose IUV ``(I, U*255, V*255)`` (channel 0 is used).
+
+    Returns:
+        ``(top, bottom)``: first body row / H and one past the last body row /
+        H, floats in ``[0, 1]``; the body spans ``bottom - top`` of the height.
+
+    Raises:
+        ValueError: ``label`` has no body pixel or the wrong shape.
+
+    Source:
+        Our own (how :data:`DEEPFASHION_BODY_TOP` was measured).
+    """
+    arr = np.asarray(label)
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise ValueError(f"label must be (H, W) or (H, W, 3), got {np.asarray(label).shape}")
+    rows = np.nonzero(arr.any(axis=1))[0]
+    if rows.size == 0:
+        raise ValueError("label has no body pixel")
+    h = arr.shape[0]
+    return float(rows[0] / h), float((rows[-1] + 1) / h)
 
 
 def _border(pad: str, channels: int) -> tuple[int, tuple]:

@@ -38,7 +38,7 @@ Examples:
 
 from .draw import colorize_label_map, draw_parsing_overlay
 from .mediapipe_coarse import MediaPipeCoarseParser
-from .parser import DEFAULT_FILENAME, DEFAULT_REPO_ID, HumanParser
+from .parser import DEFAULT_FILENAME, DEFAULT_REPO_ID, HumanParser, parse_person
 from .regions import (
     ATR_LABELS,
     ATR_TO_REGION,
@@ -73,6 +73,7 @@ __all__ = [
     "colorize_label_map",
     "draw_parsing_overlay",
     "labels_to_regions",
+    "parse_person",
     "schp_affine",
     "schp_preprocess",
 ]

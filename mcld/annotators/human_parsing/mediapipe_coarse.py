@@ -4,10 +4,19 @@ A fallback for when the SCHP weights are missing. It is a geometric guess,
 far rougher than a trained parser; results say so with
 ``source == "mediapipe-coarse"``.
 
+Whose body it is: the person decision is detection's. Given the person's
+:class:`~mcld.annotators.mediapipe_pose.PersonPose` (``person=``, e.g.
+:attr:`mcld.pose_transfer.PersonCrop.pose`), its BlazePose landmarks and its
+face decision are used; otherwise the photo goes through the same multi-person
+detection (:class:`~mcld.annotators.mediapipe_pose.MediaPipePoseDetector`)
+and the largest person is parsed. So a photo where detection finds a person
+(e.g. one whose head is cut by the frame) is parsed, not refused.
+
 How a pixel gets its region (the person mask gates everything):
 
 * **person**: selfie segmentation (general model) probability > 0.5.
-* **face**: convex hull of the face-mesh face oval.
+* **face**: convex hull of the face-mesh face oval, only for a person whose
+  face the face finder found (``PersonPose.face_box``).
 * **hair**: a head ellipse around the face oval (or around the pose head
   points when no face mesh is found, e.g. a back view) plus a band on both
   sides of the face down to the shoulders (long hair); the face wins.
@@ -39,7 +48,6 @@ import threading
 
 import numpy as np
 
-from ...errors import NoPersonError
 from .regions import REGION_IDS, ParsingResult
 
 __all__ = ["MediaPipeCoarseParser"]
@@ -77,63 +85,107 @@ class MediaPipeCoarseParser:
             import mediapipe as mp
         except ImportError as err:  # pragma: no cover - mediapipe is a hard dependency of the Space
             raise ImportError("The coarse human parser needs mediapipe: pip install mediapipe==0.10.21") from err
+        from ..mediapipe_pose import MediaPipePoseDetector
+
         self.detect_resolution = int(detect_resolution)
         self.person_threshold = float(person_threshold)
         self._segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         self._face_mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.5
         )
-        self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=0.5)
+        self._detector = MediaPipePoseDetector()
         self._oval_ids = sorted({i for edge in mp.solutions.face_mesh.FACEMESH_FACE_OVAL for i in edge})
         self._lock = threading.Lock()
 
     def close(self) -> None:
         """Release the MediaPipe graphs."""
-        for graph in (self._segmenter, self._face_mesh, self._pose):
+        for graph in (self._segmenter, self._face_mesh):
             graph.close()
+        self._detector.close()
 
-    def __call__(self, image_rgb: np.ndarray) -> ParsingResult:
+    def __call__(self, image_rgb: np.ndarray, person=None) -> ParsingResult:
         """Parse one photo.
 
         Args:
             image_rgb: ``(H, W, 3)`` ``uint8`` RGB photo.
+            person: The person to parse as detection found them: a
+                :class:`~mcld.annotators.mediapipe_pose.PersonPose` in this
+                image's frame (``image_size == (W, H)``) with its BlazePose
+                landmarks; ``None`` runs the same detection here.
 
         Returns:
             :class:`ParsingResult`, ``label_map`` ``(H, W)`` ``uint8``,
             ``source == "mediapipe-coarse"``, ``raw_labels`` ``None``.
 
         Raises:
-            ValueError: bad image array.
-            NoPersonError: no person (pose or person mask) found.
+            ValueError: bad image array, or ``person`` from another frame.
+            NoPersonError: no ``person`` given and detection finds nobody
+                (the same error and message as
+                :func:`~mcld.annotators.mediapipe_pose.detect_people`).
         """
         import cv2
 
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
             raise ValueError(f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}")
         h, w = image_rgb.shape[:2]
+        if person is not None and tuple(int(v) for v in person.image_size) != (w, h):
+            raise ValueError(f"person was detected in a {tuple(person.image_size)} image, but the image is {(w, h)}")
         scale = min(1.0, self.detect_resolution / max(h, w))
         small = image_rgb
         if scale < 1.0:
             small = cv2.resize(image_rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         small = np.ascontiguousarray(small)
+        if person is None or person.blazepose is None:
+            # The same person decision as detection (raises its NoPersonError).
+            people = self._detector.detect_people(image_rgb)
+            person = max(people, key=lambda p: float((p.box[2] - p.box[0]) * (p.box[3] - p.box[1])))
         with self._lock:
             seg = self._segmenter.process(small).segmentation_mask
-            mesh = self._face_mesh.process(small).multi_face_landmarks
-            pose = self._pose.process(small).pose_landmarks
-        person = seg > self.person_threshold
-        if pose is None or person.mean() < 0.002:
-            raise NoPersonError("No person was found in this photo.", detail="mediapipe pose/segmentation found none")
+        mask = seg > self.person_threshold
         sh, sw = small.shape[:2]
         size = np.array([sw, sh], dtype=np.float64)
-        landmarks = np.array([[p.x, p.y] for p in pose.landmark]) * size
-        visibility = np.array([p.visibility for p in pose.landmark])
+        landmarks = person.blazepose[:, :2].astype(np.float64) * size
+        visibility = person.blazepose[:, 2].astype(np.float64)
         oval = None
-        if mesh:
-            oval = np.array([[mesh[0].landmark[i].x, mesh[0].landmark[i].y] for i in self._oval_ids]) * size
-        label_map = _coarse_label_map(small, person, landmarks, visibility, oval)
+        if person.face_box is not None:
+            oval = self._face_oval(small, np.asarray(person.face_box, np.float64) * scale)
+        label_map = _coarse_label_map(small, mask, landmarks, visibility, oval)
         if scale < 1.0:
             label_map = cv2.resize(label_map, (w, h), interpolation=cv2.INTER_NEAREST)
         return ParsingResult(label_map=label_map, source=self.source)
+
+
+    def _face_oval(self, image: np.ndarray, face_box: np.ndarray) -> np.ndarray:
+        """``(N, 2)`` float64 face-oval points in ``image`` pixels for the face
+        the face finder put in ``face_box`` (XYXY pixels).
+
+        The face mesh's oval whose centre lies in the box, from the whole
+        image or else from a square twice the box scaled to 256 px (the mesh's
+        own short-range detector misses small faces, e.g. in a padded crop);
+        if neither finds it, the ellipse around the box raised by a quarter
+        of its height (the finder's box stops at the brows).
+        """
+        import cv2
+
+        x0, y0, x1, y1 = face_box
+        cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 2.0 * max(x1 - x0, y1 - y0, 4.0)
+        k = 256.0 / side
+        affine = np.array([[k, 0.0, -k * (cx - side / 2)], [0.0, k, -k * (cy - side / 2)]])
+        region = cv2.warpAffine(image, affine, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        h, w = image.shape[:2]
+        for picture, size, offset, factor in ((image, (w, h), (0.0, 0.0), 1.0), (region, (256, 256), (cx - side / 2, cy - side / 2), k)):
+            with self._lock:
+                mesh = self._face_mesh.process(np.ascontiguousarray(picture)).multi_face_landmarks
+            if not mesh:
+                continue
+            pts = np.array([[mesh[0].landmark[i].x, mesh[0].landmark[i].y] for i in self._oval_ids]) * np.array(size, np.float64)
+            pts = pts / factor + np.array(offset)
+            mx, my = pts.mean(axis=0)
+            if x0 <= mx <= x1 and y0 <= my <= y1:
+                return pts
+        t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+        fh = 1.25 * (y1 - y0)
+        return np.stack([cx + (x1 - x0) / 2 * np.cos(t), y1 - fh / 2 + fh / 2 * np.sin(t)], axis=1)
 
 
 # Helpers

@@ -15,7 +15,7 @@ from .mediapipe_coarse import MediaPipeCoarseParser
 from .regions import ParsingResult
 from .schp_onnx import SCHPOnnxParser
 
-__all__ = ["DEFAULT_REPO_ID", "DEFAULT_FILENAME", "HumanParser"]
+__all__ = ["DEFAULT_REPO_ID", "DEFAULT_FILENAME", "HumanParser", "parse_person"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +119,19 @@ class HumanParser:
         """
         return self
 
-    def __call__(self, input_image: ImageInput) -> ParsingResult:
+    def __call__(self, input_image: ImageInput, person=None) -> ParsingResult:
         """Parse one photo into regions.
 
         Args:
             input_image: Path, bytes, PIL image or ``(H, W, 3)`` ``uint8`` RGB
                 array (anything :func:`mcld.image_utils.load_image` reads; no
                 resizing).
+            person: The person detection found, as a
+                :class:`~mcld.annotators.mediapipe_pose.PersonPose` in this
+                image's frame (e.g. :attr:`mcld.pose_transfer.PersonCrop.pose`
+                with ``PersonCrop.crop``): the coarse parser then uses its
+                landmarks and face decision instead of detecting again. SCHP
+                reads pixels only and ignores it.
 
         Returns:
             :class:`ParsingResult` whose ``label_map`` is ``(H, W)`` ``uint8``
@@ -133,14 +139,42 @@ class HumanParser:
 
         Raises:
             InputImageError: the input is not a usable image.
-            NoPersonError: the coarse parser finds no person.
+            NoPersonError: the coarse parser finds no person (only without
+                ``person``; the same decision as detection).
             CheckpointError: the ONNX model gives unusable outputs.
         """
         if isinstance(input_image, np.ndarray) and input_image.dtype == np.uint8 and input_image.ndim == 3 and input_image.shape[2] == 3:
             image = np.ascontiguousarray(input_image)
         else:
             image = to_numpy_rgb(load_image(input_image, max_side=None))
+        if person is not None and isinstance(self.backend, MediaPipeCoarseParser):
+            return self.backend(image, person=person)
         return self.backend(image)
+
+
+def parse_person(parser, image: np.ndarray, person=None) -> ParsingResult:
+    """Parse a person crop with detection's person decision.
+
+    Args:
+        parser: A :class:`HumanParser`, :class:`MediaPipeCoarseParser` or any
+            ``(H, W, 3) uint8 -> ParsingResult`` callable.
+        image: ``(H, W, 3)`` uint8 RGB image (e.g. a person crop).
+        person: The :class:`~mcld.annotators.mediapipe_pose.PersonPose` of
+            the person in ``image``'s frame, or ``None``; handed to the
+            parsers that take it, not to other callables.
+
+    Returns:
+        :class:`ParsingResult` with ``label_map`` ``(H, W)`` uint8.
+
+    Raises:
+        Whatever ``parser`` raises (NoPersonError only without ``person``).
+
+    Source:
+        Our own.
+    """
+    if person is not None and isinstance(parser, (HumanParser, MediaPipeCoarseParser)):
+        return parser(image, person=person)
+    return parser(image)
 
 
 def _resolve_local(path_or_repo: str | Path | None, filename: str) -> Path | None:

@@ -14,9 +14,13 @@ Example:
 from .detect import MediaPipePoseDetector, detect_people, get_default_detector, pick_person
 from .draw import OPENPOSE_COLORS, OPENPOSE_LIMBS, draw_openpose, draw_pose_overlay
 from .keypoints import (
+    BLAZEPOSE_FLIP_PAIRS,
     BLAZEPOSE_TO_COCO18,
     COCO18_FLIP_PAIRS,
     COCO18_NAMES,
+    FACE_KEYPOINTS,
+    FEET_OUT_OF_FRAME_NOTE,
+    NO_FACE_NOTE,
     VISIBILITY_THRESHOLD,
     PersonPose,
     blazepose_to_coco18,
@@ -38,6 +42,10 @@ __all__ = [
     "BLAZEPOSE_TO_COCO18",
     "COCO18_FLIP_PAIRS",
     "VISIBILITY_THRESHOLD",
+    "BLAZEPOSE_FLIP_PAIRS",
+    "FACE_KEYPOINTS",
+    "NO_FACE_NOTE",
+    "FEET_OUT_OF_FRAME_NOTE",
     "blazepose_to_coco18",
     "to_pixels",
     "mirror_pose",

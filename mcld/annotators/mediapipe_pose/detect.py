@@ -16,9 +16,27 @@ regions first, then running Pose on each (padded) region:
    ``min_score`` are dropped; duplicates (same person found from two
    proposals: median distance of shared visible keypoints below 20 % of the
    person's torso size) keep the higher score.
-4. Person box: bounding box of the visible keypoints (raised to cover the top
-   of the head), joined with the segmentation-mask pixels near it.
-5. People are sorted **left to right** by the x of their box centre.
+4. Silhouette and person box: the segmentation mask decides the extent, the
+   keypoints only choose which part of it is whose. Every mask pixel goes to
+   the person whose skeleton (visible limbs) is nearest; of a person's share,
+   the connected pieces within a quarter torso of the skeleton, and pieces
+   within that distance of those (up to three rounds), are the silhouette.
+   The box is the silhouette's bounding box joined with the visible
+   keypoints, so a long skirt or gown far below legs MediaPipe does not see
+   is kept. Without silhouette pixels it falls back to the keypoint box
+   (raised to cover the top of the head).
+5. Face: the face finder (:meth:`MediaPipePoseDetector.find_faces`:
+   full-range face detection confirmed by the face mesh; also what
+   :func:`mcld.annotators.face.embedding.detect_face_box_mediapipe` uses)
+   decides whether a person shows a face; a face is the person's when the
+   person's nose lies in the face box grown 1.5x, and a person without one
+   gets a second look at a square around the head. A person without a face
+   gets ``face_box=None``, visibility 0 on the face keypoints and the note
+   :data:`~.keypoints.NO_FACE_NOTE`.
+6. Keypoints outside the photo get visibility 0 (they stay hidden in a padded
+   crop); a silhouette that reaches the photo's bottom edge with no visible
+   ankle, heel or toe gets :data:`~.keypoints.FEET_OUT_OF_FRAME_NOTE`.
+7. People are sorted **left to right** by the x of their box centre.
 """
 
 from __future__ import annotations
@@ -29,11 +47,15 @@ import numpy as np
 
 from ...errors import NoPersonError
 from ...image_utils import to_numpy_rgb
-from .keypoints import PersonPose, blazepose_to_coco18
+from .keypoints import FACE_KEYPOINTS, FEET_OUT_OF_FRAME_NOTE, NO_FACE_NOTE, PersonPose, blazepose_to_coco18
 
 __all__ = ["MediaPipePoseDetector", "detect_people", "pick_person", "get_default_detector"]
 
 _LIMBS = np.arange(2, 14)  # shoulders .. ankles in COCO-18
+_BLAZE_FACE = np.arange(0, 11)  # nose, eyes, ears, mouth in BlazePose
+_BLAZE_FEET = np.arange(27, 33)  # ankles, heels, foot index in BlazePose
+#: Longest side of the working copy of the mask the silhouettes are cut from.
+_SILHOUETTE_SIDE = 384
 
 
 def _import_mediapipe():
@@ -66,6 +88,8 @@ class MediaPipePoseDetector:
         self._pose = None
         self._seg = None
         self._faces = None
+        self._mesh = None
+        self._near_faces = None
         self._lock = threading.Lock()
 
     # -- graphs -------------------------------------------------------------
@@ -94,13 +118,29 @@ class MediaPipePoseDetector:
             )
         return self._faces
 
+    def _get_near_faces(self):
+        if self._near_faces is None:
+            mp = _import_mediapipe()
+            self._near_faces = mp.solutions.face_detection.FaceDetection(
+                model_selection=0, min_detection_confidence=self.min_detection_confidence
+            )
+        return self._near_faces
+
+    def _get_mesh(self):
+        if self._mesh is None:
+            mp = _import_mediapipe()
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=4, refine_landmarks=False, min_detection_confidence=0.5
+            )
+        return self._mesh
+
     def close(self) -> None:
         """Free the MediaPipe graphs (they are rebuilt on next use)."""
         with self._lock:
-            for graph in (self._pose, self._seg, self._faces):
+            for graph in (self._pose, self._seg, self._faces, self._mesh, self._near_faces):
                 if graph is not None:
                     graph.close()
-            self._pose = self._seg = self._faces = None
+            self._pose = self._seg = self._faces = self._mesh = self._near_faces = None
 
     # -- single-model helpers ------------------------------------------------
     def segment(self, image) -> np.ndarray:
@@ -117,11 +157,14 @@ class MediaPipePoseDetector:
             mask = self._get_seg().process(rgb).segmentation_mask
         return np.asarray(mask, dtype=np.float32)
 
-    def detect_faces(self, image) -> list[tuple[np.ndarray, float]]:
+    def detect_faces(self, image, *, near: bool = False) -> list[tuple[np.ndarray, float]]:
         """Full-range face boxes.
 
         Args:
             image: PIL image or ``(H, W, 3)`` uint8 RGB array.
+            near: Use the short-range model instead (faces that fill much of
+                the image; it also sees some tilted faces the full-range one
+                misses).
 
         Returns:
             List of ``(box (4,) float32 XYXY pixels, score in [0, 1])``,
@@ -130,7 +173,7 @@ class MediaPipePoseDetector:
         rgb = np.ascontiguousarray(to_numpy_rgb(image))
         h, w = rgb.shape[:2]
         with self._lock:
-            result = self._get_faces().process(rgb)
+            result = (self._get_near_faces() if near else self._get_faces()).process(rgb)
         faces = []
         for det in result.detections or []:
             rb = det.location_data.relative_bounding_box
@@ -138,6 +181,59 @@ class MediaPipePoseDetector:
             faces.append((box, float(det.score[0])))
         faces.sort(key=lambda f: -f[1])
         return faces
+
+    def find_faces(self, image) -> list[tuple[np.ndarray, float]]:
+        """The face finder: visible faces, the one decision on "face or not".
+
+        A full-range face detection (:meth:`detect_faces`), or a short-range
+        one not overlapping those, counts as a face when MediaPipe's face mesh also finds a face centred in its box, on
+        the whole image or on a square 2.5 times the box scaled to 256 px.
+        The mesh confirms that the face itself is seen: the back of a head,
+        which the full-range detector can take for a face, gives no mesh.
+
+        Args:
+            image: PIL image or ``(H, W, 3)`` uint8 RGB array.
+
+        Returns:
+            List of ``(box (4,) float32 XYXY pixels, score in [0, 1])``,
+            highest score first (the detector's box and score).
+
+        Raises:
+            InputImageError: ``image`` is not an image.
+
+        Source:
+            MediaPipe ``face_detection`` (BlazeFace, full range) and
+            ``face_mesh``; the confirmation rule is ours.
+        """
+        import cv2
+
+        rgb = np.ascontiguousarray(to_numpy_rgb(image))
+        h, w = rgb.shape[:2]
+        faces = self.detect_faces(rgb)
+        faces += [f for f in self.detect_faces(rgb, near=True) if all(_box_iou(f[0], g[0]) < 0.3 for g in faces)]
+        if not faces:
+            return []
+        with self._lock:
+            meshes = self._get_mesh().process(rgb).multi_face_landmarks or []
+        centres = [np.array([[p.x, p.y] for p in m.landmark]).mean(axis=0) * [w, h] for m in meshes]
+        found = []
+        for box, score in faces:
+            x0, y0, x1, y1 = (float(v) for v in box)
+            if any(x0 <= c[0] <= x1 and y0 <= c[1] <= y1 for c in centres):
+                found.append((box, score))
+                continue
+            cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 2.5 * max(x1 - x0, y1 - y0, 4.0)
+            k = 256.0 / side
+            affine = np.array([[k, 0.0, -k * (cx - side / 2)], [0.0, k, -k * (cy - side / 2)]])
+            region = cv2.warpAffine(rgb, affine, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            with self._lock:
+                mesh = self._get_mesh().process(region).multi_face_landmarks
+            if not mesh:
+                continue
+            centre = np.array([[p.x, p.y] for p in mesh[0].landmark]).mean(axis=0) * 256.0 / k + [cx - side / 2, cy - side / 2]
+            if x0 <= centre[0] <= x1 and y0 <= centre[1] <= y1:
+                found.append((box, score))
+        return found
 
     def _pose_in_region(self, rgb: np.ndarray, region: tuple[int, int, int, int]) -> PersonPose | None:
         x0, y0, x1, y1 = region
@@ -154,7 +250,7 @@ class MediaPipePoseDetector:
         lm[:, 1] = (lm[:, 1] * ch + y0) / h
         kps, vis = blazepose_to_coco18(lm)
         score = float(vis[_LIMBS].mean())
-        pose = PersonPose(kps, vis, np.zeros(4, np.float32), score, (w, h))
+        pose = PersonPose(kps, vis, np.zeros(4, np.float32), score, (w, h), blazepose=lm)
         return pose
 
     def __call__(self, input_image, detect_resolution: int = 512, image_resolution: int = 512, output_type: str = "pil"):
@@ -211,9 +307,10 @@ class MediaPipePoseDetector:
         h, w = rgb.shape[:2]
         prob = self.segment(rgb)
         mask = prob > 0.5
+        faces = self.detect_faces(rgb)
         regions = [(0, 0, w, h)]
         regions += _mask_regions(mask)
-        regions += [_face_body_region(box, (w, h)) for box, _ in self.detect_faces(rgb)]
+        regions += [_face_body_region(box, (w, h)) for box, _ in faces]
 
         candidates: list[PersonPose] = []
         seen: set = set()
@@ -232,10 +329,35 @@ class MediaPipePoseDetector:
                 "No person was found in this photo; please use a photo showing one person's body, standing, fully in frame.",
                 detail=f"{len(regions)} regions tried",
             )
+        for pose, silhouette in zip(people, _silhouette_boxes(people, mask)):
+            pose.box = _person_box(pose, silhouette)
+        self._assign_faces(rgb, people, self.find_faces(rgb))
         for pose in people:
-            pose.box = _person_box(pose, mask)
+            _finish_person(pose)
         people.sort(key=lambda p: float(p.box[0] + p.box[2]) / 2.0)
         return people
+
+    def _assign_faces(self, rgb: np.ndarray, people: list[PersonPose], faces: list[tuple[np.ndarray, float]]) -> None:
+        """Set each person's ``face_box`` from the face finder (module docstring, step 5)."""
+        h, w = rgb.shape[:2]
+        free = list(faces)
+        for pose in sorted(people, key=lambda p: -p.score):
+            nose = pose.keypoints_px[0].astype(np.float64)
+            if not (0 <= nose[0] < w and 0 <= nose[1] < h):
+                continue  # the head is out of the photo: no face to find
+            found = _face_at(nose, free)
+            if found is None:
+                # Second look: a square around the head (small faces in a big photo).
+                side = 3.0 * max(_torso_size(pose) * 0.5, 16.0)
+                x0, y0 = int(max(0, nose[0] - side / 2)), int(max(0, nose[1] - side / 2))
+                x1, y1 = int(min(w, nose[0] + side / 2)), int(min(h, nose[1] + side / 2))
+                if x1 - x0 >= 16 and y1 - y0 >= 16:
+                    local = [(box + np.array([x0, y0, x0, y0], np.float32), score) for box, score in self.find_faces(rgb[y0:y1, x0:x1])]
+                    found = _face_at(nose, local)
+            else:
+                free = [f for f in free if f is not found]
+            if found is not None:
+                pose.face_box = np.clip(found[0], 0, [w, h, w, h]).astype(np.float32)
 
 
 def _mask_regions(mask: np.ndarray, min_frac: float = 0.005) -> list[tuple[int, int, int, int]]:
@@ -302,8 +424,102 @@ def _dedupe(candidates: list[PersonPose]) -> list[PersonPose]:
     return kept
 
 
-def _person_box(pose: PersonPose, mask: np.ndarray) -> np.ndarray:
-    """Keypoint box (head top added) joined with nearby person-mask pixels."""
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, float(x1 - x0)) * max(0.0, float(y1 - y0))
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _face_at(nose: np.ndarray, faces: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, float] | None:
+    """The best-scoring face whose box, grown 1.5x about its centre, holds ``nose``."""
+    best = None
+    for face in faces:
+        x0, y0, x1, y1 = (float(v) for v in face[0])
+        cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, 0.75 * (x1 - x0), 0.75 * (y1 - y0)
+        if abs(nose[0] - cx) <= hw and abs(nose[1] - cy) <= hh and (best is None or face[1] > best[1]):
+            best = face
+    return best
+
+
+def _skeleton_distance(pose: PersonPose, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """``(h, w)`` float32 distance (working pixels) to the person's visible limbs and keypoints."""
+    import cv2
+
+    from .draw import OPENPOSE_LIMBS
+
+    h, w = shape
+    canvas = np.full((h, w), 255, np.uint8)
+    pts = pose.keypoints_px.astype(np.float64) * scale
+    vis = pose.visibility >= 0.5
+    if vis.sum() < 2:
+        vis = pose.visibility >= 0.0
+    ipts = [tuple(int(round(v)) for v in np.clip(p, -4 * max(h, w), 4 * max(h, w))) for p in pts]
+    for a, b in OPENPOSE_LIMBS:
+        if vis[a] and vis[b]:
+            cv2.line(canvas, ipts[a], ipts[b], 0, thickness=1)
+    for i in np.nonzero(vis)[0]:
+        if 0 <= ipts[i][0] < w and 0 <= ipts[i][1] < h:
+            canvas[ipts[i][1], ipts[i][0]] = 0
+    if canvas.min() > 0:  # nothing of the skeleton inside the image
+        return np.full((h, w), np.inf, np.float32)
+    return cv2.distanceTransform(canvas, cv2.DIST_L2, 3)
+
+
+def _silhouette_boxes(people: list[PersonPose], mask: np.ndarray) -> list[np.ndarray | None]:
+    """Each person's silhouette box ``(4,)`` float32 XYXY photo pixels, or
+    ``None`` (no mask pixels of theirs); see the module docstring, step 4."""
+    import cv2
+
+    h, w = mask.shape
+    scale = min(1.0, _SILHOUETTE_SIDE / max(h, w))
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = cv2.resize(mask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) if scale < 1 else mask.astype(np.uint8)
+    if not small.any():
+        return [None] * len(people)
+    dist = np.stack([_skeleton_distance(p, (sh, sw), scale) for p in people])
+    owner = np.argmin(dist, axis=0) if len(people) > 1 else np.zeros((sh, sw), np.int64)
+    out: list[np.ndarray | None] = []
+    for k, pose in enumerate(people):
+        share = (small > 0) & (owner == k)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(share.astype(np.uint8), connectivity=8)
+        if n <= 1:
+            out.append(None)
+            continue
+        reach = max(0.25 * _torso_size(pose) * scale, 3.0)
+        flat = labels.ravel()
+        near = np.full(n, np.inf)
+        np.minimum.at(near, flat, dist[k].ravel())
+        chosen = near <= reach
+        chosen[0] = False
+        for _ in range(3):  # pieces near the chosen ones (a hem under a belt, shoes below a gown)
+            if not chosen.any():
+                break
+            d = cv2.distanceTransform(np.where(chosen[labels], 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
+            near = np.full(n, np.inf)
+            np.minimum.at(near, flat, d.ravel())
+            grown = (near <= reach) & ~chosen
+            grown[0] = False
+            if not grown.any():
+                break
+            chosen |= grown
+        if not chosen.any():
+            out.append(None)
+            continue
+        idx = np.nonzero(chosen)[0]
+        x0 = stats[idx, cv2.CC_STAT_LEFT].min()
+        y0 = stats[idx, cv2.CC_STAT_TOP].min()
+        x1 = (stats[idx, cv2.CC_STAT_LEFT] + stats[idx, cv2.CC_STAT_WIDTH]).max()
+        y1 = (stats[idx, cv2.CC_STAT_TOP] + stats[idx, cv2.CC_STAT_HEIGHT]).max()
+        box = np.array([x0 / scale, y0 / scale, x1 / scale, y1 / scale], np.float64)
+        out.append(np.clip(box, 0, [w, h, w, h]).astype(np.float32))
+    return out
+
+
+def _person_box(pose: PersonPose, silhouette: np.ndarray | None) -> np.ndarray:
+    """The silhouette box joined with the visible keypoints; without a
+    silhouette, the keypoint box raised to cover the top of the head."""
     w, h = pose.image_size
     k = pose.keypoints_px
     vis = pose.visibility >= 0.5
@@ -312,19 +528,40 @@ def _person_box(pose: PersonPose, mask: np.ndarray) -> np.ndarray:
     pts = k[vis]
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)
-    # The top of the head is about one nose-to-neck distance above the nose.
-    head = float(np.linalg.norm(k[0] - k[1]))
-    y0 = min(y0, k[0, 1] - 1.0 * head)
-    bw, bh = x1 - x0, y1 - y0
-    ex0, ey0 = int(max(0, x0 - 0.3 * bw)), int(max(0, y0 - 0.15 * bh))
-    ex1, ey1 = int(min(w, x1 + 0.3 * bw)), int(min(h, y1 + 0.3 * bh))
-    near = mask[ey0:ey1, ex0:ex1]
-    if near.any():
-        ys, xs = np.nonzero(near)
-        x0, y0 = min(x0, xs.min() + ex0), min(y0, ys.min() + ey0)
-        x1, y1 = max(x1, xs.max() + ex0 + 1), max(y1, ys.max() + ey0 + 1)
-    box = np.array([max(0, x0), max(0, y0), min(w, x1), min(h, y1)], dtype=np.float32)
-    return box
+    if silhouette is None:
+        # The top of the head is about one nose-to-neck distance above the nose.
+        head = float(np.linalg.norm(k[0] - k[1]))
+        y0 = min(y0, k[0, 1] - 1.0 * head)
+    else:
+        x0, y0 = min(x0, silhouette[0]), min(y0, silhouette[1])
+        x1, y1 = max(x1, silhouette[2]), max(y1, silhouette[3])
+    return np.array([max(0, x0), max(0, y0), min(w, x1), min(h, y1)], dtype=np.float32)
+
+
+def _finish_person(pose: PersonPose) -> None:
+    """Hide keypoints outside the photo and face keypoints without a face;
+    add the person's notes (module docstring, steps 5 and 6)."""
+    w, h = pose.image_size
+    inside = np.all((pose.keypoints >= 0.0) & (pose.keypoints <= 1.0), axis=1)
+    pose.visibility = np.where(inside, pose.visibility, 0.0).astype(np.float32)
+    if pose.blazepose is not None:
+        b = pose.blazepose
+        b_inside = np.all((b[:, :2] >= 0.0) & (b[:, :2] <= 1.0), axis=1)
+        b[:, 2] = np.where(b_inside, b[:, 2], 0.0)
+    notes = []
+    feet_seen = False
+    if pose.blazepose is not None:
+        feet_seen = bool((pose.blazepose[_BLAZE_FEET, 2] >= 0.5).any())
+    else:
+        feet_seen = bool((pose.visibility[[10, 13]] >= 0.5).any())
+    if pose.box[3] >= h - max(2.0, 0.01 * h) and not feet_seen:
+        notes.append(FEET_OUT_OF_FRAME_NOTE)
+    if pose.face_box is None:
+        pose.visibility[list(FACE_KEYPOINTS)] = 0.0
+        if pose.blazepose is not None:
+            pose.blazepose[_BLAZE_FACE, 2] = 0.0
+        notes.append(NO_FACE_NOTE)
+    pose.notes = notes
 
 
 _DEFAULT: MediaPipePoseDetector | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keypoints import COCO18_FLIP_PAIRS, PersonPose
+from .keypoints import BLAZEPOSE_FLIP_PAIRS, COCO18_FLIP_PAIRS, PersonPose
 
 __all__ = ["mirror_pose", "mirror_affine", "transform_pose", "align_pose", "torso_anchor"]
 
@@ -51,7 +51,17 @@ def mirror_pose(pose: PersonPose) -> PersonPose:
     w = float(pose.image_size[0])
     x0, y0, x1, y1 = pose.box
     box = np.array([w - x1, y0, w - x0, y1], dtype=np.float32)
-    return pose.copy(keypoints=kps.astype(np.float32), visibility=vis, box=box)
+    face_box = None
+    if pose.face_box is not None:
+        fx0, fy0, fx1, fy1 = pose.face_box
+        face_box = np.array([w - fx1, fy0, w - fx0, fy1], dtype=np.float32)
+    blaze = None
+    if pose.blazepose is not None:
+        blaze = pose.blazepose.copy()
+        blaze[:, 0] = 1.0 - blaze[:, 0]
+        for a, b in BLAZEPOSE_FLIP_PAIRS:
+            blaze[[a, b]] = blaze[[b, a]]
+    return pose.copy(keypoints=kps.astype(np.float32), visibility=vis, box=box, face_box=face_box, blazepose=blaze)
 
 
 def transform_pose(pose: PersonPose, affine: np.ndarray, image_size: tuple[int, int]) -> PersonPose:
@@ -63,8 +73,10 @@ def transform_pose(pose: PersonPose, affine: np.ndarray, image_size: tuple[int, 
         image_size: ``(width, height)`` of the new frame, pixels.
 
     Returns:
-        A new :class:`PersonPose` (keypoints normalised to the new frame; the
-        box is the bounding box of the transformed box corners).
+        A new :class:`PersonPose` (keypoints and BlazePose landmarks
+        normalised to the new frame; the person box and face box are the
+        bounding boxes of their transformed corners; visibility and notes
+        unchanged).
 
     Raises:
         ValueError: ``affine`` is not ``(2, 3)``.
@@ -77,10 +89,28 @@ def transform_pose(pose: PersonPose, affine: np.ndarray, image_size: tuple[int, 
         raise ValueError(f"affine must be (2, 3), got {a.shape}")
     px = pose.keypoints_px.astype(np.float64) @ a[:, :2].T + a[:, 2]
     size = np.asarray(image_size, dtype=np.float64)
-    x0, y0, x1, y1 = pose.box.astype(np.float64)
+    box = _transform_box(pose.box, a)
+    face_box = None if pose.face_box is None else _transform_box(pose.face_box, a)
+    blaze = None
+    if pose.blazepose is not None:
+        old_size = np.asarray(pose.image_size, dtype=np.float64)
+        blaze = pose.blazepose.astype(np.float64).copy()
+        blaze[:, :2] = ((blaze[:, :2] * old_size) @ a[:, :2].T + a[:, 2]) / size
+        blaze = blaze.astype(np.float32)
+    return pose.copy(
+        keypoints=(px / size).astype(np.float32),
+        box=box,
+        face_box=face_box,
+        blazepose=blaze,
+        image_size=(int(image_size[0]), int(image_size[1])),
+    )
+
+
+def _transform_box(box: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Bounding box ``(4,)`` float32 of an XYXY box's corners under a pixel affine."""
+    x0, y0, x1, y1 = np.asarray(box, dtype=np.float64)
     corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]) @ a[:, :2].T + a[:, 2]
-    box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).astype(np.float32)
-    return pose.copy(keypoints=(px / size).astype(np.float32), box=box, image_size=(int(image_size[0]), int(image_size[1])))
+    return np.concatenate([corners.min(axis=0), corners.max(axis=0)]).astype(np.float32)
 
 
 def torso_anchor(pose: PersonPose, use_hips: bool = True) -> tuple[np.ndarray, float]:
