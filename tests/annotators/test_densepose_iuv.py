@@ -232,3 +232,32 @@ def test_mirror_of_a_real_iuv_swaps_sides_and_flips_the_silhouette(real_iuv_path
         np.testing.assert_array_equal(out[..., 0] > 0, iuv[:, ::-1, 0] > 0)
         for a, b in DENSEPOSE_FLIP_PAIRS:  # e.g. the right hand's pixels become the left hand's
             np.testing.assert_array_equal(out[..., 0] == b, iuv[:, ::-1, 0] == a)
+
+
+def test_pose_transfer_mirrors_a_target_exactly_once_the_table_is_cached(tmp_path, monkeypatch, synthetic_mat, images_dir):
+    """PoseTransfer.prepare_target(mirror=True) reads DensePose's table from the
+    cache (MCLD_CACHE/densepose) on first use; without it, it says the mirror
+    is approximate."""
+    import shutil
+
+    from mcld.annotators.densepose import DensePosePredictor
+    from mcld.pose_transfer import PoseTransfer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    densepose = DensePosePredictor.tiny(seed=1)
+    person = PoseTransfer(None, densepose, use_detector=False, tiny=True).locate_person(
+        images_dir / "reference_img_0.png", what="target"
+    )
+    plain = PoseTransfer(None, densepose, use_detector=False, tiny=True).prepare_target(person)
+    for cached in (False, True):
+        cache = tmp_path / f"cache_{cached}"
+        if cached:
+            (cache / "densepose").mkdir(parents=True)
+            shutil.copy(synthetic_mat, cache / "densepose" / "UV_symmetry_transforms.mat")
+        monkeypatch.setenv("MCLD_CACHE", str(cache))
+        pt = PoseTransfer(None, densepose, use_detector=False, tiny=True)  # a fresh instance: no table yet
+        mirrored = pt.prepare_target(person, mirror=True)
+        table, note = pt.uv_symmetry()
+        approximate = any("approximate" in w for w in mirrored.warnings)
+        assert approximate == (not cached) and (table is None) == (not cached) and (note is None) == cached
+        np.testing.assert_array_equal(mirrored.iuv, mirror_iuv(plain.iuv, table))
