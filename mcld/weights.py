@@ -497,7 +497,8 @@ class WeightStatus:
     """Whether one weight file or folder is available without a download.
 
     Attributes:
-        component: ``"denoising_unet"``, ..., ``"vae"``, ``"image_encoder"``.
+        component: ``"denoising_unet"``, ..., ``"vae"``, ``"image_encoder"``,
+            ``"face_model"`` (insightface antelopev2 detector and recognizer).
         available: True if present locally (folder, Hub cache or safetensors cache).
         location: Where it is (or would be) read from.
         fetch_from: Where it will be downloaded from when missing (``None`` if
@@ -540,7 +541,10 @@ def weights_status(
         cache_dir: Safetensors cache folder.
 
     Returns:
-        One :class:`WeightStatus` per component (4 MCLD files, VAE, encoder).
+        One :class:`WeightStatus` per component (4 MCLD files, VAE, encoder,
+        and the face model of :func:`mcld.annotators.face.locate_face_model`,
+        present but not checked; :func:`mcld.annotators.face.ensure_face_model`
+        checks it).
     """
     out = []
     for component, names in CHECKPOINT_FILES.items():
@@ -573,6 +577,10 @@ def weights_status(
         hits = [_hub_cached_any(str(source), [prefix + n for n in ((f,) if isinstance(f, str) else f)]) for f in files]
         ok = all(hits)
         out.append(WeightStatus(component, ok, hits[0] if ok else f"{source}/{prefix}", f"https://huggingface.co/{source}"))
+    from .annotators.face import locate_face_model
+
+    face_pack, face_source, face_url = locate_face_model()
+    out.append(WeightStatus("face_model", face_pack is not None, str(face_pack or face_source), face_url))
     return out
 
 

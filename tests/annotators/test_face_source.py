@@ -298,3 +298,53 @@ def test_embedder_with_a_broken_pack_gives_zeros_and_the_reason(tmp_path):
     assert result.message == FACE_MODEL_MISSING_WARNING
     assert not embedder.model_status.available and RECOGNIZER in embedder.model_status.message
     assert embedder.pack_dir is None and str(pack) in embedder.model_status.message
+
+
+def test_every_generation_records_the_face_model(tmp_path, monkeypatch):
+    """``settings["face_model"]`` names the model that ran; a missing one is the
+    one warning in ``notes`` (tiny pipeline at 64 px, one step)."""
+    pytest.importorskip("insightface")
+    from mcld.pose_transfer import PoseTransfer, SourceConditions, TargetConditions
+    from mcld.tiny import build_tiny_pipeline
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    build_pack(tmp_path / "models" / "antelopev2")
+    pipe = build_tiny_pipeline(seed=0)
+    iuv = np.zeros((512, 352, 3), np.uint8)
+    target = TargetConditions(photo=None, people=[], person_index=0, pose=None, iuv=iuv)
+    for root, available in ((tmp_path, True), (tmp_path / "empty", False)):
+        pt = PoseTransfer(pipe, None, FaceEmbedder(root=root), tiny=True, model_size=64)
+        crop = _photo(bright=True)
+        embeds, face_status, face_crop, note = pt.face_embedding(crop)
+        assert (face_status == "ok") is available and (note is None) is available
+        source = SourceConditions(
+            photo=None, people=[], person_index=0, crop=crop, crop_info=None, pose=None, iuv=iuv,
+            texture=np.zeros((512, 512, 3), np.uint8), face_embeds=embeds, face_status=face_status, face_crop=face_crop,
+        )  # fmt: skip
+        result = pt.generate(source, target, num_inference_steps=1, seed=0)
+        recorded = result.settings["face_model"]
+        assert recorded == pt.face_model_status().as_dict() and json.loads(json.dumps(recorded)) == recorded
+        assert recorded["available"] is available and recorded["source"] == str(root)
+        assert result.notes == ([] if available else [FACE_MODEL_MISSING_WARNING])
+        assert note in (None, FACE_MODEL_MISSING_WARNING)
+
+
+def test_weights_status_lists_the_face_model(tmp_path, monkeypatch):
+    from mcld.weights import describe_missing_weights, weights_status
+
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.insightface
+    monkeypatch.delenv("MCLD_INSIGHTFACE_ROOT", raising=False)
+    monkeypatch.delenv("MCLD_INSIGHTFACE_REPO", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))  # empty Hub cache
+    face = {s.component: s for s in weights_status(cache_dir=tmp_path / "st")}["face_model"]
+    assert not face.available and face.location == DEFAULT_ANTELOPEV2_REPO
+    assert face.fetch_from == f"{hub_constants.ENDPOINT}/{DEFAULT_ANTELOPEV2_REPO}"
+    assert f"face_model: not on disk; will be downloaded from {face.fetch_from}" in describe_missing_weights(cache_dir=tmp_path / "st")
+
+    pack = build_pack(tmp_path / "insightface" / "models" / "antelopev2")
+    monkeypatch.setenv("MCLD_INSIGHTFACE_ROOT", str(tmp_path / "insightface"))
+    face = {s.component: s for s in weights_status(cache_dir=tmp_path / "st")}["face_model"]
+    assert face.available and face.location == str(pack) and face.fetch_from is None

@@ -26,6 +26,7 @@ from .source import (
     check_antelopev2_pack,
     ensure_face_model,
     find_antelopev2_pack,
+    locate_face_model,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "find_antelopev2_pack",
     "get_face_embedding",
     "load_face_embedding",
+    "locate_face_model",
 ]

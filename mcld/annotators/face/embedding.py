@@ -171,7 +171,8 @@ def detect_face_box_mediapipe(image) -> tuple[np.ndarray, float] | None:
 
     Source:
         MediaPipe ``solutions.face_detection`` (BlazeFace, full range), via
-        :meth:`mcld.annotators.mediapipe_pose.MediaPipePoseDetector.detect_faces`.
+        :meth:`mcld.annotators.mediapipe_pose.MediaPipePoseDetector.find_faces`
+        (face detection confirmed by the face mesh).
     """
     try:
         import mediapipe  # noqa: F401
@@ -182,7 +183,7 @@ def detect_face_box_mediapipe(image) -> tuple[np.ndarray, float] | None:
     rgb = np.ascontiguousarray(to_numpy_rgb(image))
     h, w = rgb.shape[:2]
     best = None
-    for box, score in get_default_detector().detect_faces(rgb):
+    for box, score in get_default_detector().find_faces(rgb):
         box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)
         area = float((box[2] - box[0]) * (box[3] - box[1]))
         if best is None or area > best[0]:

@@ -64,6 +64,7 @@ __all__ = [
     "check_antelopev2_pack",
     "ensure_face_model",
     "find_antelopev2_pack",
+    "locate_face_model",
 ]
 
 #: Detection and recognition models of the antelopev2 pack (the other three,
@@ -263,6 +264,35 @@ def find_antelopev2_pack(
         the Hub mirror as in PuLID ``pulid/pipeline_flux.py``.
     """
     return _resolve(root, repo_id, name, local_files_only)[0]
+
+
+def locate_face_model(
+    *,
+    root: str | os.PathLike | None = None,
+    repo_id: str | None = None,
+    name: str = "antelopev2",
+    local_files_only: bool = True,
+) -> tuple[Path | None, str, str | None]:
+    """Where the pack is and where it comes from, without checking the files.
+
+    Args:
+        root: As in :func:`ensure_face_model`.
+        repo_id: As in :func:`ensure_face_model`.
+        name: Pack name.
+        local_files_only: ``True`` (default): never download, only local places
+            and the Hub cache (for start-up reports such as
+            :func:`mcld.weights.weights_status`).
+
+    Returns:
+        ``(pack_dir or None, source, fetch_from)``: the directory holding
+        :data:`ANTELOPEV2_FILES` if found; the repository id or directory
+        searched; the download URL (``None`` for a local source).
+
+    Source:
+        Ours (the lookup order of this module).
+    """
+    pack, source, fetch_from, _ = _resolve(root, repo_id, name, local_files_only)
+    return pack, source, fetch_from
 
 
 # ---------------------------------------------------------------------------
