@@ -135,10 +135,27 @@ class FakeHub:
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _json(self, data) -> None:
+                body = json.dumps(data).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def _answer(self, with_body: bool) -> None:
                 hub.requests.append(f"{self.command} {self.path}")
-                prefix = f"/{repo_id}/resolve/main/"
-                name = self.path[len(prefix):] if self.path.startswith(prefix) else None
+                path = self.path.split("?")[0]
+                if path == f"/api/models/{repo_id}/revision/main":  # repo_info (snapshot_download)
+                    return self._json({"id": repo_id, "sha": commit, "siblings": [{"rfilename": n} for n in files]})
+                if path == f"/api/models/{repo_id}/tree/{commit}":  # list_repo_tree (snapshot_download)
+                    return self._json([{"type": "file", "path": n, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                                       for n, b in files.items()])  # fmt: skip
+                name = None
+                for revision in ("main", commit):
+                    prefix = f"/{repo_id}/resolve/{revision}/"
+                    if path.startswith(prefix):
+                        name = path[len(prefix):]
                 if name not in files:
                     self.send_response(404)
                     self.send_header("X-Error-Code", "EntryNotFound" if name is not None else "RepoNotFound")
@@ -173,6 +190,8 @@ class FakeHub:
         self.server.server_close()
 
 
+NESTED_REPO = "someone/insightface-packs"
+
 STARTUP_SCRIPT = """
 import json
 from mcld.annotators.face import ensure_face_model
@@ -181,13 +200,14 @@ print(json.dumps(dict(status.as_dict(), status_line=status.status_line())))
 """
 
 
-def _fresh_startup(tmp_path: Path, endpoint: str, hf_home: Path, offline: bool) -> dict:
-    """``ensure_face_model()`` in a fresh interpreter configured like a new Space."""
+def _fresh_startup(tmp_path: Path, endpoint: str, hf_home: Path, offline: bool, **extra_env: str) -> dict:
+    """``ensure_face_model()`` in a fresh interpreter configured like a new Space
+    (plus ``extra_env``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCLD_", "INSIGHTFACE", "HF_", "HUGGINGFACE"))}
     home = tmp_path / "home"  # no ~/.insightface
     home.mkdir(exist_ok=True)
     env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), HF_HOME=str(hf_home), HF_ENDPOINT=endpoint,
-               HF_HUB_OFFLINE="1" if offline else "0", HF_HUB_DISABLE_TELEMETRY="1", PYTHONPATH=str(REPO_ROOT))  # fmt: skip
+               HF_HUB_OFFLINE="1" if offline else "0", HF_HUB_DISABLE_TELEMETRY="1", PYTHONPATH=str(REPO_ROOT), **extra_env)  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -234,6 +254,21 @@ def test_repository_without_the_files_is_reported(tmp_path):
     finally:
         hub.close()
     assert status["available"] is False and DETECTOR in status["message"] and hub.url in status["message"]
+
+
+def test_repository_override_with_the_zip_nesting(tmp_path, pack_files):
+    """``$MCLD_INSIGHTFACE_REPO`` wins over the default; a repository holding the
+    pack in ``antelopev2/`` is fetched with ``snapshot_download`` of the two files."""
+    nested = {f"antelopev2/{name}": body for name, body in pack_files.items()}
+    hub = FakeHub(NESTED_REPO, nested)
+    try:
+        status = _fresh_startup(tmp_path, hub.url, tmp_path / "hf", offline=False, MCLD_INSIGHTFACE_REPO=NESTED_REPO)
+    finally:
+        hub.close()
+    assert status["available"] is True, status["message"]
+    assert status["source"] == NESTED_REPO and Path(status["pack_dir"]).name == "antelopev2"
+    gets = sorted(r.split()[1].split("/resolve/")[1].split("/", 1)[1] for r in hub.requests if "/resolve/" in r and r.startswith("GET"))
+    assert gets == sorted(f"antelopev2/{name}" for name in ANTELOPEV2_FILES)
 
 
 def test_check_names_the_broken_file(tmp_path):
