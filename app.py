@@ -20,6 +20,7 @@ the whole path runs offline, outputs are noise).
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import os
@@ -39,7 +40,7 @@ from mcld.errors import MCLDError
 from mcld.gradio_photo import PhotoInput
 from mcld.image_utils import MAX_FILE_BYTES
 from mcld.schedulers import SCHEDULERS
-from mcld.zerogpu import GPU_CONDITIONS_S, GPU_MAX_S, GPU_PREVIEW_S, gpu_duration
+from mcld.zerogpu import GPU_CONDITIONS_S, GPU_MAX_S, gpu_duration
 
 TINY = os.environ.get("MCLD_TINY", "").lower() in {"1", "true", "yes"} or "--tiny" in sys.argv
 TINY_BANNER = "Tiny random weights: outputs are noise, for testing the pipeline only"
@@ -52,6 +53,9 @@ CSS = (
     "#results .grid-wrap { padding-top: var(--size-8); }"
 )
 OUTPUT_SIZES = {"512x352": "image_512x352", "256x176": "image_256x176"}
+#: Advanced "Texture map" choice -> ``texture_fill`` of :meth:`PoseTransfer.prepare_source`
+#: (upstream MCLD's hole filling, the default, or our clean fill).
+TEXTURE_MAPS = {"upstream (default)": "upstream", "clean fill": "clean"}
 DEFAULT_STEPS = 4 if TINY else 20
 LOGGER = logging.getLogger("mcld.app")
 RESULTS_DIR = Path(tempfile.gettempdir()) / "mcld_results"
@@ -86,55 +90,74 @@ PARSING_NAMES = {
     "schp-onnx": "parsing (SCHP)",
 }
 
-_PIPE = None
-_PIPE_LOCK = threading.Lock()
+#: What :func:`mcld.startup.preload` built before ``launch()`` (set by ``__main__``).
+_STARTUP = None
+_STARTUP_LOCK = threading.Lock()
 _LOCATOR = None
 _LOCATOR_LOCK = threading.Lock()
-_PARSER = None
-_PARSER_LOCK = threading.Lock()
 _PEOPLE_CACHE: OrderedDict = OrderedDict()
 _PEOPLE_CACHE_SIZE = 8
 _PEOPLE_LOCK = threading.Lock()
 
 
-def get_pose_transfer():
-    """The one cached :class:`~mcld.pose_transfer.PoseTransfer` (built on first
-    use; with real weights, :func:`preload_models` builds it at start-up)."""
-    global _PIPE
-    with _PIPE_LOCK:
-        if _PIPE is None:
-            from mcld.pose_transfer import PoseTransfer
+def start_up():
+    """Run once in the main thread before ``launch()``: in full mode ask the
+    Hub once whether it is reachable (short timeout; unreachable -> offline
+    mode for the whole process, so nothing retries later), then fetch and
+    build every model (:func:`mcld.startup.preload`, progress in the log).
 
-            _PIPE = PoseTransfer.tiny() if TINY else PoseTransfer.from_pretrained()
-        return _PIPE
-
-
-def preload_models() -> None:
-    """Build the real-weights models in the main thread, before ``launch()``.
-
-    ZeroGPU intercepts ``.to("cuda")`` only in the thread that imported
-    ``spaces`` and packs the weights at launch; a model first built inside a
-    handler (a worker thread) would touch real CUDA there and fail. If the
-    weights cannot be had (offline, missing), the app still starts: the status
-    line says what is missing and a later request tries again.
+    Returns:
+        The :class:`mcld.startup.Startup`, also kept for the handlers.
     """
+    global _STARTUP
+    from mcld.startup import check_hub, preload, use_offline_mode
+
+    hub = None
     if TINY:
-        return
-    try:
-        get_pose_transfer()
-    except MCLDError as err:
-        LOGGER.warning("models not loaded at start-up: %s", err)
-    except Exception:  # a network or library failure must not stop the Space from serving its status
-        LOGGER.exception("models not loaded at start-up")
+        use_offline_mode()  # tiny mode downloads nothing
+    else:
+        hub = check_hub(timeout_s=float(os.environ.get("MCLD_HUB_TIMEOUT_S", "3")))
+        LOGGER.info("start-up: Hugging Face Hub %s", "reachable" if hub.reachable else f"NOT reachable ({hub.reason})")
+        if not hub.reachable:
+            use_offline_mode()
+    with _STARTUP_LOCK:
+        _STARTUP = preload(tiny=TINY, hub=hub)
+    return _STARTUP
+
+
+def get_startup():
+    """What the start-up built. In tiny mode an app imported without
+    :func:`start_up` (the in-process tests) builds it on first use (CPU-only
+    tiny models); in full mode handlers never build models: without a start-up
+    nothing is loaded and Generate says so."""
+    global _STARTUP
+    with _STARTUP_LOCK:
+        if _STARTUP is None:
+            from mcld.startup import HubStatus, Startup, preload
+
+            if TINY:
+                _STARTUP = preload(tiny=True)
+            else:
+                return Startup("full", HubStatus(False, "", "app.py was imported, not started"))
+        return _STARTUP
+
+
+def get_pose_transfer():
+    """The :class:`~mcld.pose_transfer.PoseTransfer` built at start-up.
+
+    Raises:
+        gr.Error: its models did not load (the sentence names what is missing,
+            where it comes from, and ``make demo-tiny``); answered at once.
+    """
+    startup = get_startup()
+    if startup.pose_transfer is None:
+        raise visitor_error(startup.generate_unavailable)
+    return startup.pose_transfer
 
 
 def get_locator():
     """A :class:`~mcld.pose_transfer.PoseTransfer` without models: locates and
-    crops people (MediaPipe) for previews without loading any weights.
-
-    It has its own lock: previews never wait for :func:`get_pose_transfer`,
-    which holds ``_PIPE_LOCK`` while the first build downloads the weights.
-    """
+    crops people (MediaPipe) for previews without loading any weights."""
     global _LOCATOR
     with _LOCATOR_LOCK:
         if _LOCATOR is None:
@@ -144,16 +167,21 @@ def get_locator():
         return _LOCATOR
 
 
+_COARSE_PARSER = []
+
+
 def get_parser():
-    """The cached human parser (SCHP when its weights are at hand, else the
-    coarse MediaPipe parser, which says so in every result)."""
-    global _PARSER
-    with _PARSER_LOCK:
-        if _PARSER is None:
+    """The human parser loaded at start-up (SCHP, or the coarse MediaPipe
+    parser when SCHP failed; its results say which)."""
+    parser = get_startup().parser
+    if parser is not None:
+        return parser
+    with _STARTUP_LOCK:  # full mode without a start-up: the coarse parser (CPU, no weights)
+        if not _COARSE_PARSER:
             from mcld.annotators.human_parsing import HumanParser
 
-            _PARSER = HumanParser.from_pretrained()
-        return _PARSER
+            _COARSE_PARSER.append(HumanParser.from_pretrained("mediapipe-coarse"))
+        return _COARSE_PARSER[0]
 
 
 # ------------------------------------------------------------------ helpers
@@ -173,21 +201,92 @@ def _user_error(err: Exception) -> gr.Error:
     return gr.Error(str(err))
 
 
-def weights_status_markdown() -> str:
-    """The start-up status line: tiny mode, or which weights are missing and
-    where they will be fetched from."""
-    if TINY:
-        return "**Mode: tiny** (`MCLD_TINY=1` or `--tiny`): no weights are downloaded; every model is built with tiny random weights."
-    from mcld.weights import describe_missing_weights
+def ui_event(fn, n_outputs: int, status: int | None = None, toast: bool = True):
+    """``fn`` for a browser event whose failures never leave an output in an
+    error state: a failing call shows a toast and, at output index
+    ``status``, a status line with the message; every other output keeps its
+    last good value (``gr.skip()``). Calls from ``gradio_client`` (header
+    ``x-gradio-user: api``, which the client sends) still get the error raised.
 
-    missing = describe_missing_weights()
-    if not missing:
-        return "**Mode: full.** All MCLD weights are on disk."
-    lines = "\n".join(f"- {line}" for line in missing)
-    return (
-        "**Mode: full. Weights missing**: they are downloaded on the first Generate "
-        f"(several GB; DensePose from the detectron2 model zoo):\n{lines}"
-    )
+    Gradio marks every output of an event whose function raises with a
+    textless "Error" pill; this is why the handlers' ``gr.Error`` is caught here.
+
+    Args:
+        fn: The handler (raises ``gr.Error`` for the visitor's mistakes).
+        n_outputs: How many outputs the event has.
+        status: Index of the Markdown output that gets the message, or ``None``.
+        toast: Show the toast (``False`` for a step chained after one that
+            already said it: one message per cause).
+
+    Returns:
+        A function with ``fn``'s signature plus a ``request: gr.Request``.
+    """
+    signature = inspect.signature(fn)
+    params = list(signature.parameters.values())
+    request_param = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        request = kwargs.pop("request", None)
+        if len(args) > len(params):  # Gradio passes the request positionally, after fn's own parameters
+            request, args = args[len(params)], args[: len(params)]
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a message, none an error state
+            from_api = request is not None and (request.headers.get("x-gradio-user") or "") == "api"
+            if from_api:
+                raise
+            if isinstance(err, gr.Error):
+                message = err.message
+            elif isinstance(err, MCLDError):
+                message = err.user_message
+            else:
+                LOGGER.exception("handler %s failed", fn.__name__)
+                message = f"Something went wrong ({type(err).__name__}); the server log has the details."
+            if toast:
+                gr.Warning(message, title="Error")
+            out = [gr.skip()] * n_outputs
+            if status is not None:
+                out[status] = f"⚠️ {message}"
+            return tuple(out) if n_outputs > 1 else out[0]
+
+    wrapper.__signature__ = signature.replace(parameters=[*params, request_param])
+    wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}
+    return wrapper
+
+
+def startup_status_markdown(startup, details: bool = True, head: bool = True) -> str:
+    """The status line under the title: the mode, whether the Hub was
+    reachable, and each component that did not load (what is missing, where
+    it is fetched from, what is used instead). Said once here, not per run.
+
+    Args:
+        startup: A :class:`mcld.startup.Startup`.
+        details: Add one line per component that did not load.
+        head: Start with the mode sentence (``False``: the lines only).
+
+    Returns:
+        Markdown.
+    """
+    from mcld.startup import TINY_HINT
+
+    names = ", ".join(c.label for c in startup.failed)
+    failed = "".join(f"\n- {c.line()}" for c in startup.failed) if details else (f" Not loaded: {names}." if names else "")
+    if not head:
+        return failed.strip()
+    if startup.mode == "tiny":
+        head = "**Mode: tiny** (`MCLD_TINY=1` or `--tiny`): no weights are downloaded; every model is built with tiny random weights."
+    elif startup.offline:
+        head = (
+            f"**Mode: full, offline.** The model weights cannot be downloaded here: the Hugging Face Hub is not "
+            f"reachable ({startup.hub.reason}). Detection, overlays, the pose gallery and coarse parsing work; "
+            f"Generate does not. {TINY_HINT}."
+        )
+    elif startup.pose_transfer is None:
+        head = f"**Mode: full. The models did not load**, so Generate is off. {TINY_HINT}."
+    else:
+        head = "**Mode: full.** All models loaded at start-up." if not failed else "**Mode: full.** The models loaded; some parts fall back:"
+    return head + failed
 
 
 def _people(path: str | None):
@@ -245,7 +344,7 @@ def _gallery_pose(name: str | None):
     if not name:
         raise visitor_error("Choose a pose in the gallery first.")
     if name not in poses:
-        raise visitor_error(f"Unknown gallery pose '{name}'.")
+        raise visitor_error(f"Unknown gallery pose '{name}'. Valid names: {', '.join(poses)}.")
     return poses[name]
 
 
@@ -361,20 +460,13 @@ def _generate_on_gpu(job: dict, progress=None):
     """The GPU work of one generation: DensePose (source, photo target), the
     UV texture from it, diffusion. People, crops and the face come in ``job``."""
     pt = get_pose_transfer()
-    source = pt.prepare_source(job["source"], face=job["face"])
+    source = pt.prepare_source(job["source"], face=job["face"], texture_fill=job["texture_fill"])
     target = _target_on_gpu(pt, job["target"], job["mirror"], source if job["align"] else None)
     result = pt.generate(
         source, target, num_inference_steps=job["num_inference_steps"], guidance_scale=job["guidance_scale"],
         seed=job["seed"], scheduler=job["scheduler"], callback=_progress_callback(progress),
     )  # fmt: skip
     return source, target, result
-
-
-@spaces.GPU(duration=GPU_PREVIEW_S)
-@_readable_errors
-def _target_preview_on_gpu(target, mirror, align_to):
-    """The GPU work of a photo-target preview: DensePose on the target crop."""
-    return _target_on_gpu(get_pose_transfer(), target, mirror, align_to)
 
 
 def _edit_gpu_seconds(job: dict, progress=None) -> int:
@@ -396,7 +488,7 @@ def _edit_on_gpu(job: dict, progress=None):
 
     pt = get_pose_transfer()
     sources = [
-        EditSource.from_source_conditions(pt.prepare_source(person, face=face), parsing)
+        EditSource.from_source_conditions(pt.prepare_source(person, face=face, texture_fill=job["texture_fill"]), parsing)
         for person, face, parsing in job["photos"]
     ]
     target = _target_on_gpu(pt, job["target"], job["mirror"], sources[0].conditions if job["align"] else None)
@@ -525,6 +617,31 @@ def _pose_caption(settings: dict, mode: str, gallery_pose: str | None) -> str:
     )
 
 
+def _texture_fill(texture_map) -> str:
+    """Advanced "Texture map" choice -> ``texture_fill`` (``gr.Error`` for an unknown one)."""
+    if texture_map in TEXTURE_MAPS.values():
+        return texture_map
+    if texture_map not in TEXTURE_MAPS:
+        raise visitor_error(f"Texture map must be one of {', '.join(TEXTURE_MAPS)}, not '{texture_map}'.")
+    return TEXTURE_MAPS[texture_map]
+
+
+def _texture_caption(source) -> str:
+    """Caption tail for the texture map: the clean fill, or "approximate texture map"."""
+    fill = getattr(source, "texture_fill", "upstream")
+    approximate = " | approximate texture map" if getattr(source, "texture_approximate", False) else ""
+    return f"{' | texture: clean fill' if fill == 'clean' else ''}{approximate}"
+
+
+def _run_notes(warnings, face) -> str:
+    """The notes of one run for its status line (no toasts: each run's notes
+    replace the last run's). The face-model-missing note is left out: the
+    start-up status line says it once."""
+    _, face_status, _, face_note = face
+    notes = [n for n in dict.fromkeys(warnings) if not (face_status == "model_missing" and n == face_note)]
+    return f" Notes: {' '.join(notes)}" if notes else ""
+
+
 def _sampling_caption(settings: dict, output_size: str) -> str:
     return (
         f"{output_size} | steps {settings['num_inference_steps']} | guidance {settings['guidance_scale']:g} | "
@@ -557,132 +674,165 @@ def detect_source(source_path):
     return _overlay(photo, people, idx), idx, _people_note(people, idx, "source")
 
 
-def _click_xy(evt) -> tuple[float, float]:
-    """``(x, y)`` photo pixels of a click on an overlay image. A click that
-    lands while the image is still loading has no coordinates (``None``)."""
+def click_position(evt: gr.SelectData):
+    """A click on an overlay -> ``(x, y)`` in photo pixels, for the pick
+    endpoints. A click on an image still loading has no coordinates:
+    ``(None, None)``, which the pick asks to repeat."""
     index = getattr(evt, "index", None)
     if not isinstance(index, (list, tuple)) or len(index) != 2 or any(v is None for v in index):
-        raise visitor_error("The photo was still loading: click the person again.")
+        return None, None
     return float(index[0]), float(index[1])
 
 
-def pick_source(source_path, evt: gr.SelectData):
-    """A click on the source overlay picks that person.
+def _pick(photo_path, x, y, what: str):
+    """``(overlay, person_index, note)`` for a click at ``(x, y)`` photo pixels."""
+    from mcld.annotators.mediapipe_pose import pick_person
+
+    if not photo_path:
+        raise visitor_error(f"Upload a {what} photo first.")
+    if x is None or y is None:
+        raise visitor_error("The photo was still loading: click the person again.")
+    try:
+        photo, people = _people(photo_path)
+    except (MCLDError, ValueError) as err:
+        raise _user_error(err) from None
+    idx = pick_person(people, float(x), float(y))
+    return _overlay(photo, people, idx), idx, _people_note(people, idx, what)
+
+
+def pick_source(source_path, x, y):
+    """Choose the source person at a point of the photo (a click on the overlay).
 
     Args:
         source_path: Uploaded file path.
-        evt: The click; ``evt.index`` is ``(x, y)`` in photo pixels.
+        x: Column of the point, in photo pixels (``None``: the click had no
+            coordinates, the image was still loading).
+        y: Row of the point, in photo pixels.
 
     Returns:
-        ``(overlay, person_index, note)`` as :func:`detect_source`.
+        ``(overlay, person_index, note)`` as :func:`detect_source`; the person
+        whose box holds the point (the nearest one otherwise).
 
     Raises:
-        gr.Error: no photo, unusable file, nobody found, or a click without
-            coordinates (the image was still loading).
+        gr.Error: no photo, unusable file, nobody found, or no coordinates.
     """
-    from mcld.annotators.mediapipe_pose import pick_person
-
-    if not source_path:
-        raise visitor_error("Upload a source photo first.")
-    try:
-        photo, people = _people(source_path)
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
-    idx = pick_person(people, *_click_xy(evt))
-    return _overlay(photo, people, idx), idx, _people_note(people, idx, "source")
+    return _pick(source_path, x, y, "source")
 
 
-def preview_target(mode, target_path, target_person, gallery_name, mirror, align, source_path, source_person):
-    """The target pose as the model will get it: its IUV, for the preview pane.
+def _pose_picture(pose) -> np.ndarray:
+    """``(512, 352, 3)`` uint8 RGB: a pose's skeleton in the crop frame, on black."""
+    from mcld.annotators.mediapipe_pose import draw_pose_overlay
+    from mcld.pose_transfer import CROP_SIZE
 
-    A gallery pose is drawn on the CPU; a photo target is located and cropped
-    on the CPU, then DensePose runs in :func:`_target_preview_on_gpu`.
+    return draw_pose_overlay(np.zeros((CROP_SIZE[1], CROP_SIZE[0], 3), np.uint8), [pose])
+
+
+def preview_target(mode, target_path, target_person, gallery_pose, mirror, align, source_path, source_person):
+    """The target pose exactly as Generate will use it, drawn on the CPU (no GPU call).
+
+    A gallery pose is shown as the IUV the model gets (drawn from the pose). A
+    photo target is shown as the chosen person's skeleton in the crop frame,
+    mirrored and aligned as asked: its DensePose IUV is computed inside the
+    Generate GPU call and shown with the result (Conditions).
 
     Args:
         mode: ``"photo"`` or ``"gallery"``.
         target_path: Target-photo path (photo mode), or ``None``.
         target_person: Chosen person index, ``-1`` for the largest.
-        gallery_name: Gallery pose name (gallery mode), or ``None``.
+        gallery_pose: Gallery pose name (gallery mode), or ``None``.
         mirror: Mirror the pose left-right.
         align: Scale and move the pose onto the source person.
         source_path: Source-photo path (used with ``align``), or ``None``.
         source_person: Source person index, ``-1`` for the largest.
 
     Returns:
-        ``(iuv, note)``: ``(512, 352, 3)`` uint8 RGB picture of the IUV
-        (:func:`~mcld.pose_transfer.iuv_to_display`) or ``None`` with nothing
-        to show, and a Markdown note (people found, mirrored, aligned,
-        warnings).
+        ``(picture, note)``: ``gr.Image`` of a ``(512, 352, 3)`` uint8 RGB
+        picture whose label names the pose (``None`` with nothing to show),
+        and a Markdown note naming the pose (gallery name, or the person of
+        the photo), mirrored, aligned, warnings.
 
     Raises:
-        gr.Error: unusable file, nobody found, unknown gallery pose.
+        gr.Error: unusable file, nobody found, unknown gallery pose (the
+            message lists the valid names).
     """
+    from mcld.annotators.mediapipe_pose import align_pose, mirror_pose
     from mcld.pose_transfer import iuv_to_display
 
     try:
         source_crop = _source_person(source_path, source_person) if align else None
         if mode == "gallery":
-            if not gallery_name:
-                return None, "Choose a pose in the gallery."
-            target = _target_on_cpu(None, mode, None, None, gallery_name, mirror, source_crop)
-            return iuv_to_display(target.iuv), " ".join(target.warnings)
+            if not gallery_pose:
+                return gr.Image(value=None, label="Target IUV the model gets"), "Choose a pose in the gallery."
+            target = _target_on_cpu(None, mode, None, None, gallery_pose, mirror, source_crop)
+            tail = " ".join(n for n in ("Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else "") if n)
+            note = f"Gallery pose **{gallery_pose}**. {' '.join(target.warnings)} {tail}".strip()
+            return gr.Image(value=iuv_to_display(target.iuv), label=f"Target IUV the model gets: {gallery_pose}"), note
         if not target_path:
-            return None, ""
+            return gr.Image(value=None, label="Target pose"), ""
         crop = _target_on_cpu(get_locator(), "photo", target_path, target_person, None, mirror, None)
-        get_pose_transfer()  # built (weights fetched) here, outside the GPU function's time
-        target = _target_preview_on_gpu(crop, bool(mirror), source_crop)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
+    pose = mirror_pose(crop.pose) if mirror else crop.pose
+    if source_crop is not None:
+        pose, _ = align_pose(pose, source_crop.pose)
+    who = f"person {crop.person_index + 1}"
     notes = [
-        _people_note(target.people, target.person_index, "target"),
-        "Mirrored." if target.mirrored else "",
-        "Aligned to the source person." if target.aligned else "",
+        _people_note(crop.people, crop.person_index, "target"),
+        "Mirrored." if mirror else "",
+        "Aligned to the source person." if source_crop is not None else "",
+        "Its DensePose IUV is computed with Generate (one GPU call) and shown under Conditions.",
     ]
-    return iuv_to_display(target.iuv), " ".join(n for n in [*target.warnings, *notes] if n)
+    label = f"Target pose: {who} of the photo (skeleton; DensePose IUV comes with Generate)"
+    return gr.Image(value=_pose_picture(pose), label=label), " ".join(n for n in [*crop.warnings, *notes] if n)
 
 
-def detect_target(target_path, mirror, align, source_path, source_person):
-    """Find the people in the target photo, draw them, preview the IUV.
+def detect_target(target_path):
+    """Find the people in the target photo, draw them, pick the largest (CPU,
+    no GPU call: the preview follows from :func:`preview_target`).
 
     Returns:
-        ``(overlay, person_index, iuv, note)``: as :func:`detect_source`, plus
-        the IUV preview of :func:`preview_target`.
+        ``(overlay, person_index, note)`` as :func:`detect_source`.
 
     Raises:
         gr.Error: unusable file or nobody found.
     """
     if not target_path:
-        return None, -1, None, ""
+        return None, -1, ""
     try:
         photo, people = _people(target_path)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
     idx = _largest(people)
-    iuv, note = preview_target("photo", target_path, idx, None, mirror, align, source_path, source_person)
-    return _overlay(photo, people, idx), idx, iuv, note
+    return _overlay(photo, people, idx), idx, _people_note(people, idx, "target")
 
 
-def pick_target(target_path, mirror, align, source_path, source_person, evt: gr.SelectData):
-    """A click on the target overlay picks that person as the pose."""
-    from mcld.annotators.mediapipe_pose import pick_person
-
-    if not target_path:
-        raise visitor_error("Upload a target photo first.")
-    try:
-        photo, people = _people(target_path)
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
-    idx = pick_person(people, *_click_xy(evt))
-    iuv, note = preview_target("photo", target_path, idx, None, mirror, align, source_path, source_person)
-    return _overlay(photo, people, idx), idx, iuv, note
+def pick_target(target_path, x, y):
+    """Choose the target-pose person at a point of the photo; as :func:`pick_source`."""
+    return _pick(target_path, x, y, "target")
 
 
-def select_gallery_pose(mirror, align, source_path, source_person, evt: gr.SelectData):
-    """A click on a gallery pose makes it the target."""
+def gallery_pose_at(evt: gr.SelectData) -> str:
+    """A click on a gallery thumbnail -> that pose's name."""
     poses = _gallery()
-    name = poses[int(evt.index)].name
-    iuv, note = preview_target("gallery", None, -1, name, mirror, align, source_path, source_person)
-    return name, "gallery", iuv, note
+    index = getattr(evt, "index", None)
+    if not isinstance(index, int) or not 0 <= index < len(poses):
+        raise visitor_error("Click a pose in the gallery again.")
+    return poses[index].name
+
+
+def pick_gallery_pose(gallery_pose):
+    """Make a gallery pose the target.
+
+    Args:
+        gallery_pose: The pose's name (the name under its thumbnail).
+
+    Returns:
+        ``(gallery_pose, target_mode)``: the name and ``"gallery"``.
+
+    Raises:
+        gr.Error: unknown name (the message lists the valid ones).
+    """
+    return _gallery_pose(gallery_pose).name, "gallery"
 
 
 def randomize_seed():
@@ -704,6 +854,7 @@ def generate(
     seed,
     scheduler,
     output_size,
+    texture_map,
     history,
     progress=gr.Progress(),
 ):
@@ -726,7 +877,10 @@ def generate(
         seed: Noise seed, ``>= 0``.
         scheduler: A name from :data:`mcld.schedulers.SCHEDULERS`.
         output_size: A key of :data:`OUTPUT_SIZES` (``"512x352"`` or ``"256x176"``).
-        history: The visitor's results, ``[(png_path, caption), ...]``, newest first.
+        texture_map: A key of :data:`TEXTURE_MAPS`: how the UV texture map's
+            holes are filled (upstream's rule, or the clean fill).
+        history: The visitor's results, ``[(png_path, caption), ...]``, newest
+            first; the new history keeps the newest :data:`MAX_HISTORY`.
         progress: Gradio progress tracker.
 
     Returns:
@@ -742,10 +896,10 @@ def generate(
     _check_request(
         source_path, output_size, num_inference_steps, guidance_scale, seed, "Upload a source photo of a person first."
     )
+    pt = get_pose_transfer()  # answers at once when the models did not load at start-up
     mode = "gallery" if target_mode == "gallery" else "photo"
     progress(0, desc="Finding the people (MediaPipe) and the face")
     try:
-        pt = get_pose_transfer()
         source_crop = _locate(pt, source_path, source_person, "source")
         target = _target_on_cpu(
             pt, mode, target_path, target_person, gallery_pose, mirror, source_crop if align else None
@@ -753,6 +907,7 @@ def generate(
         job = {
             "source": source_crop,
             "face": pt.face_embedding(source_crop.crop),
+            "texture_fill": _texture_fill(texture_map),
             **_sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler),
         }
         progress(0, desc="DensePose, texture and sampling")
@@ -761,17 +916,17 @@ def generate(
         raise
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
-    for note in [*source.warnings, *target.warnings]:
-        gr.Warning(note)
     from mcld.pose_transfer import iuv_to_display
 
     image = getattr(result, OUTPUT_SIZES[output_size])
     settings = dict(result.settings, output_size=output_size, target=mode)
     caption = (
         f"{settings['mode']} | {_sampling_caption(settings, output_size)}{_pose_caption(settings, mode, gallery_pose)}"
+        f"{_texture_caption(source)}"
     )
     history = _save_result(image, settings, caption, history)
-    status = f"Done: {caption}. Sampling took {result.timings.get('sampling_s', 0):.1f} s."
+    notes = _run_notes(source.warnings, job["face"])
+    status = f"Done: {caption}. Sampling took {result.timings.get('sampling_s', 0):.1f} s.{notes}"
     return (
         history,
         history,
@@ -815,12 +970,6 @@ def parse_photo(photo_path, person_index=-1, label="Source"):
     who = "1 person" if people == 1 else f"{people} people; using person {person.person_index + 1}"
     note = f"{label}: {name}. Regions: {regions}. ({who})"
     return draw_parsing_overlay(person.crop, result, legend=False), note
-
-
-def parsing_label() -> gr.Image:
-    """The overlay's label: the parser's name (after a parse built it), e.g.
-    "coarse parsing (MediaPipe)" for the fallback parser."""
-    return gr.Image(label=_parsing_name(get_parser().source))
 
 
 def parsing_legend_html() -> str:
@@ -890,12 +1039,21 @@ def edit_regions(
     seed,
     scheduler,
     output_size,
+    texture_map,
     history,
     progress=gr.Progress(),
 ):
     """Region editing: the source person with regions from other photos, in
     the target pose; the result (settings and selection in its caption and
-    PNG metadata) goes first in the results."""
+    PNG metadata) goes first in the results.
+
+    Returns:
+        ``(gallery, history, composed_texture, status)``: the new history
+        twice, the ``(512, 512, 3)`` uint8 composed UV texture and the status line.
+
+    Raises:
+        gr.Error: as :func:`generate`, plus a region from an empty photo slot.
+    """
     _check_request(
         source_path, output_size, num_inference_steps, guidance_scale, seed,
         "Upload a source photo of a person first (step 1).",
@@ -906,10 +1064,10 @@ def edit_regions(
         appearance=appearance, identity=identity,
     )  # fmt: skip
     selection, used, labels = _edit_selection(choices, paths)
+    pt = get_pose_transfer()  # answers at once when the models did not load at start-up
     mode = "gallery" if target_mode == "gallery" else "photo"
     progress(0, desc="Finding the people (MediaPipe), faces and parsing")
     try:
-        pt = get_pose_transfer()
         photos = []
         for slot, label in zip(used, labels):
             person = (
@@ -924,6 +1082,7 @@ def edit_regions(
             "labels": labels,
             "selection": selection,
             "parsing_attention": bool(parsing_attention),
+            "texture_fill": _texture_fill(texture_map),
             **_sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler),
         }
         progress(0, desc="DensePose, textures and sampling")
@@ -935,8 +1094,9 @@ def edit_regions(
     # People/orientation notes of every photo; the face note only through the
     # identity photo (result.notes): the other photos' faces are not used.
     notes = [n.replace(f"the {label} photo", label) for label, (person, _, _) in zip(labels, photos) for n in person.warnings]
-    for note in dict.fromkeys([*notes, *result.notes]):
-        gr.Warning(note)
+    # The face-model-missing note is on the start-up status line already (said once).
+    face_missing = get_startup().face is None
+    notes = [n for n in [*notes, *result.notes] if not (face_missing and "identity model" in n.lower())]
     regions = {
         field: EDIT_PHOTO_LABELS[used[getattr(selection, field)]]
         for field in EDIT_CHOICES
@@ -952,7 +1112,7 @@ def edit_regions(
         f"{_sampling_caption(settings, output_size)}{_pose_caption(settings, mode, gallery_pose)}"
     )
     history = _save_result(getattr(result, OUTPUT_SIZES[output_size]), settings, caption, history)
-    status = f"Done: {caption}."
+    status = f"Done: {caption}.{_run_notes(notes, (None, 'ok', None, None))}"
     return history, history, result.composed.texture, status
 
 
@@ -978,8 +1138,8 @@ def generate_example(source_path, target_path, progress=gr.Progress()):
         :func:`generate`'s outputs without the history state.
     """
     out = generate(
-        source_path, -1, "photo", target_path, -1, None, False, False, DEFAULT_STEPS, 3.5, 42, "ddim", "512x352", [],
-        progress,
+        source_path, -1, "photo", target_path, -1, None, False, False, DEFAULT_STEPS, 3.5, 42, "ddim", "512x352",
+        "upstream (default)", [], progress,
     )  # fmt: skip
     return (out[0], *out[2:])
 
@@ -1009,47 +1169,62 @@ def build_demo() -> gr.Blocks:
         )
         if TINY:
             gr.Markdown(f"⚠️ **{TINY_BANNER}.**", elem_id="tiny-banner")
-        status_line = gr.Markdown(weights_status_markdown(), elem_id="weights-status")
+        startup = get_startup()
+        # The overlays' label names the parser chosen at start-up ("coarse parsing (MediaPipe)" for the fallback).
+        parsing_title = _parsing_name(get_parser().source)
+        gr.Markdown(startup_status_markdown(startup, details=False), elem_id="weights-status")
+        if startup.failed:
+            with gr.Accordion(f"Start-up: {len(startup.failed)} part(s) did not load (details)", open=False, elem_id="startup-details"):
+                gr.Markdown(startup_status_markdown(startup, details=True, head=False), elem_id="startup-failed")
         if examples_message:
             gr.Markdown(examples_message)
 
         with gr.Row(equal_height=False):
-            with gr.Column():
+            with gr.Column(scale=4):
                 gr.Markdown("### 1. Source person")
                 with gr.Row():
-                    source_image = PhotoInput(label="Source photo", height=320, elem_id="source-image")
+                    source_image = PhotoInput(label="Source photo", height=300, elem_id="source-image")
                     source_overlay = gr.Image(
-                        label="Detected people (click one to choose)", interactive=False, height=320, elem_id="source-overlay"
+                        label="Detected people (click one to choose)", interactive=False, height=300, elem_id="source-overlay"
                     )
-                source_note = gr.Markdown(elem_id="source-note")
+                source_note = gr.Markdown(label="Source note", elem_id="source-note")
                 source_person = gr.Number(value=-1, precision=0, visible=False, label="Source person index")
-            with gr.Column():
+                source_x = gr.Number(value=None, visible=False, label="Source click x (photo pixels)")
+                source_y = gr.Number(value=None, visible=False, label="Source click y (photo pixels)")
+            with gr.Column(scale=4):
                 gr.Markdown("### 2. Target pose")
                 target_mode = gr.Textbox(value="photo", visible=False, label="Target mode")
                 with gr.Tabs():
                     with gr.Tab("From a photo", id="photo-tab") as photo_tab:
                         with gr.Row():
-                            target_image = PhotoInput(label="Target-pose photo", height=320, elem_id="target-image")
+                            target_image = PhotoInput(label="Target-pose photo", height=300, elem_id="target-image")
                             target_overlay = gr.Image(
-                                label="Detected people (click one to choose)", interactive=False, height=320, elem_id="target-overlay"
+                                label="Detected people (click one to choose)", interactive=False, height=300, elem_id="target-overlay"
                             )
                         target_person = gr.Number(value=-1, precision=0, visible=False, label="Target person index")
+                        target_x = gr.Number(value=None, visible=False, label="Target click x (photo pixels)")
+                        target_y = gr.Number(value=None, visible=False, label="Target click y (photo pixels)")
                     with gr.Tab("Gallery", id="gallery-tab") as gallery_tab:
+                        gr.Markdown(f"Click a pose ({APPROXIMATE_IUV_NOTE}).", elem_id="pose-gallery-note")
                         pose_gallery = gr.Gallery(
-                            value=[(gallery_thumbnail(p, 256), p.label) for p in poses],
-                            label=f"Pose gallery ({APPROXIMATE_IUV_NOTE})",
-                            columns=3,
+                            value=[(gallery_thumbnail(p, 256), p.name) for p in poses],
+                            label="Pose gallery",
+                            show_label=False,
+                            columns=4,
                             height="auto",
                             allow_preview=False,
                             object_fit="contain",
                             elem_id="pose-gallery",
                         )
                         gallery_pose = gr.Textbox(label="Chosen gallery pose", interactive=False, elem_id="gallery-pose")
+                target_note = gr.Markdown(label="Target note", elem_id="target-note")
+            with gr.Column(scale=2, min_width=240):
+                target_iuv = gr.Image(label="Target pose", interactive=False, height=300, elem_id="target-iuv")
                 with gr.Row():
                     mirror = gr.Checkbox(label="Mirror", info="Flip the pose left-right", elem_id="mirror")
                     align = gr.Checkbox(label="Align to source", info="Scale and move the pose to the source person", elem_id="align")
-                target_iuv = gr.Image(label="Target IUV the model gets", interactive=False, height=260, elem_id="target-iuv")
-                target_note = gr.Markdown(elem_id="target-note")
+                generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
+                run_status = gr.Markdown(label="Status", elem_id="run-status")
 
         with gr.Accordion(
             "3. Edit regions (optional): face, hair and garments from other photos", open=False, elem_id="edit-regions"
@@ -1067,9 +1242,9 @@ def build_demo() -> gr.Blocks:
                         label="Source photo (step 1)", interactive=False, height=200, buttons=[], elem_id="edit-photo-1"
                     )
                     source_parsing = gr.Image(
-                        label="Parsing", interactive=False, height=330, buttons=["fullscreen"], elem_id="edit-parsing-1"
+                        label=parsing_title, interactive=False, height=330, buttons=["fullscreen"], elem_id="edit-parsing-1"
                     )
-                    source_parsing_note = gr.Markdown(elem_id="edit-parsing-note-1")
+                    source_parsing_note = gr.Markdown(label="Parsing note", elem_id="edit-parsing-note-1")
                 photo_columns, edit_photos, edit_parsings, edit_notes = [], [], [], []
                 for k, label in enumerate(EDIT_PHOTO_LABELS[1:], start=2):
                     with gr.Column(visible=k == 2, scale=0, min_width=220) as column:
@@ -1077,11 +1252,11 @@ def build_demo() -> gr.Blocks:
                         edit_photos.append(PhotoInput(label=label, height=200, elem_id=f"edit-photo-{k}"))
                         edit_parsings.append(
                             gr.Image(
-                                label="Parsing", interactive=False, height=330, buttons=["fullscreen"],
+                                label=parsing_title, interactive=False, height=330, buttons=["fullscreen"],
                                 elem_id=f"edit-parsing-{k}",
                             )  # fmt: skip
                         )
-                        edit_notes.append(gr.Markdown(elem_id=f"edit-parsing-note-{k}"))
+                        edit_notes.append(gr.Markdown(label=f"{label} parsing note", elem_id=f"edit-parsing-note-{k}"))
                     photo_columns.append(column)
                 with gr.Column(scale=0, min_width=150) as add_photo_column:
                     add_photo_button = gr.Button("+ Add photo", variant="secondary", elem_id="edit-add-photo")
@@ -1119,8 +1294,6 @@ def build_demo() -> gr.Blocks:
                         label="Composed UV texture (last edit)", interactive=False, height=300, elem_id="edit-texture"
                     )
 
-        generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
-        run_status = gr.Markdown(elem_id="run-status")
         results = gr.Gallery(
             label="Results (newest first; caption = settings; download with the button)",
             columns=4,
@@ -1150,6 +1323,11 @@ def build_demo() -> gr.Blocks:
                 seed_button = gr.Button("Randomise seed", size="sm")
                 scheduler = gr.Dropdown(list(SCHEDULERS), value="ddim", label="Scheduler", info="ddim is what the paper uses")
                 output_size = gr.Radio(list(OUTPUT_SIZES), value="512x352", label="Output size")
+                texture_map = gr.Radio(
+                    list(TEXTURE_MAPS), value="upstream (default)", label="Texture map",
+                    info="How the UV texture map's unseen parts are filled: upstream MCLD's rule, or a clean fill",
+                    elem_id="texture-map",
+                )  # fmt: skip
 
         with gr.Accordion("Conditions (what the model sees)", open=False, elem_id="conditions"):
             with gr.Row():
@@ -1177,96 +1355,101 @@ def build_demo() -> gr.Blocks:
         )
 
         # ------------------------------------------------------------ wiring
-        align_inputs = [source_image, source_person]
-        preview_inputs = [target_mode, target_image, target_person, gallery_pose, mirror, align, source_image, source_person]
+        # Failures never leave an output in an error state (ui_event): a toast
+        # and the section's status line say what went wrong.
         source_parsed = [source_parsing, source_parsing_note]
+        source_outputs = [source_overlay, source_person, source_note]
+        target_outputs = [target_overlay, target_person, target_note]
         # A new upload resets the chosen person at once, in the browser: a
         # Generate clicked before detection returns must not use an index
         # picked in the previous photo (-1 = the largest person).
         for photo, person in ((source_image, source_person), (target_image, target_person)):
             photo.change(None, None, person, js="() => -1", queue=False, api_visibility="private")
         source_image.change(
-            detect_source, source_image, [source_overlay, source_person, source_note], api_name="detect_source"
-        ).success(parse_photo, [source_image, source_person], source_parsed, api_name="parse_photo").success(
-            parsing_label, None, source_parsing, api_name="source_parsing_label", api_visibility="private"
-        )
+            ui_event(detect_source, 3, 2), source_image, source_outputs, api_name="detect_source"
+        ).success(ui_event(parse_photo, 2, 1, toast=False), [source_image, source_person], source_parsed, api_name="parse_photo")
         source_image.change(
             lambda path: path, source_image, edit_source_photo, api_name="edit_source_photo", api_visibility="private"
         )
-        source_overlay.select(
-            pick_source, source_image, [source_overlay, source_person, source_note], api_name="pick_source"
-        ).success(parse_photo, [source_image, source_person], source_parsed, api_name="parse_source", api_visibility="private")
-        target_image.change(
-            detect_target,
-            [target_image, mirror, align, *align_inputs],
-            [target_overlay, target_person, target_iuv, target_note],
-            api_name="detect_target",
+        # A click on an overlay: its (x, y) in photo pixels, then the pick endpoint with explicit coordinates.
+        source_overlay.select(click_position, None, [source_x, source_y], api_visibility="private").success(
+            ui_event(pick_source, 3, 2), [source_image, source_x, source_y], source_outputs, api_name="pick_source"
+        ).success(
+            ui_event(parse_photo, 2, 1, toast=False), [source_image, source_person], source_parsed,
+            api_name="parse_source", api_visibility="private",
+        )  # fmt: skip
+        target_image.change(ui_event(detect_target, 3, 2), target_image, target_outputs, api_name="detect_target")
+        target_overlay.select(click_position, None, [target_x, target_y], api_visibility="private").success(
+            ui_event(pick_target, 3, 2), [target_image, target_x, target_y], target_outputs, api_name="pick_target"
         )
-        target_overlay.select(
-            pick_target,
-            [target_image, mirror, align, *align_inputs],
-            [target_overlay, target_person, target_iuv, target_note],
-            api_name="pick_target",
+        pose_gallery.select(ui_event(gallery_pose_at, 1), None, gallery_pose, api_visibility="private").success(
+            ui_event(pick_gallery_pose, 2), gallery_pose, [gallery_pose, target_mode], api_name="pick_gallery_pose"
         )
-        pose_gallery.select(
-            select_gallery_pose,
-            [mirror, align, *align_inputs],
-            [gallery_pose, target_mode, target_iuv, target_note],
-            api_name="pick_gallery_pose",
-        )
-        for tab, mode in ((photo_tab, "photo"), (gallery_tab, "gallery")):
-            tab.select(lambda m=mode: m, None, target_mode, api_name=f"{mode}_tab", api_visibility="private").then(
-                preview_target, preview_inputs, [target_iuv, target_note], api_name=f"{mode}_tab_preview", api_visibility="private"
-            )
+        # Opening a tab only sets the mode, in the browser, at once.
+        photo_tab.select(None, None, target_mode, js="() => 'photo'", queue=False, api_visibility="private")
+        gallery_tab.select(None, None, target_mode, js="() => 'gallery'", queue=False, api_visibility="private")
+        # One preview event for every change of what Generate would use; "always_last":
+        # a change while a preview runs queues one more run with the newest values,
+        # so a late answer for an older selection never stays on screen.
+        preview_inputs = [target_mode, target_image, target_person, gallery_pose, mirror, align, source_image, source_person]
         gr.on(
-            [mirror.change, align.change], preview_target, preview_inputs, [target_iuv, target_note], api_name="preview_target"
-        )
+            [target_mode.change, target_person.change, gallery_pose.change, mirror.change, align.change, source_person.change],
+            ui_event(preview_target, 2, 1), preview_inputs, [target_iuv, target_note], api_name="preview_target",
+            trigger_mode="always_last", concurrency_id="preview", concurrency_limit=1,
+        )  # fmt: skip
         seed_button.click(randomize_seed, None, seed, api_name="randomize_seed")
-        generate_button.click(
-            generate,
+        # Generate and Generate edit are disabled while either job runs.
+        run_buttons = [generate_button, edit_button]
+
+        def _lock():
+            return [gr.Button(interactive=False)] * 2
+
+        def _unlock():
+            return [gr.Button(interactive=True)] * 2
+
+        generate_button.click(_lock, None, run_buttons, queue=False, api_visibility="private").then(
+            ui_event(generate, 9, 8),
             [
                 source_image, source_person, target_mode, target_image, target_person, gallery_pose, mirror, align,
-                steps, guidance, seed, scheduler, output_size, history,
+                steps, guidance, seed, scheduler, output_size, texture_map, history,
             ],
             [
                 results, history, cond_source_skeleton, cond_source_iuv, cond_texture, cond_face,
                 cond_target_skeleton, cond_target_iuv, run_status,
             ],
             api_name="generate",
-        )  # fmt: skip
-        sheet_button.click(comparison_sheet, history, sheet_file, api_name="comparison_sheet")
+        ).then(_unlock, None, run_buttons, queue=False, api_visibility="private")  # fmt: skip
+        sheet_button.click(ui_event(comparison_sheet, 1), history, sheet_file, api_name="comparison_sheet")
         for k, (photo, parsing, note) in enumerate(zip(edit_photos, edit_parsings, edit_notes), start=2):
             label = f"Photo {k}"
             photo.change(
-                lambda path, label=label: parse_photo(path, -1, label), photo, [parsing, note],
+                ui_event(lambda path, label=label: parse_photo(path, -1, label), 2, 1), photo, [parsing, note],
                 api_name=f"parse_photo_{k}", api_visibility="private",
-            ).success(
-                parsing_label, None, parsing, api_name=f"parsing_label_{k}",
-                api_visibility="private",
             )  # fmt: skip
         add_photo_button.click(
             add_edit_photo, edit_photo_count, [edit_photo_count, *photo_columns, add_photo_column], api_name="add_photo",
             api_visibility="private",
         )  # fmt: skip
-        edit_button.click(
-            edit_regions,
+        edit_button.click(_lock, None, run_buttons, queue=False, api_visibility="private").then(
+            ui_event(edit_regions, 4, 3),
             [
                 source_image, source_person, *edit_photos, *edit_dropdowns.values(), parsing_attention,
                 target_mode, target_image, target_person, gallery_pose, mirror, align,
-                steps, guidance, seed, scheduler, output_size, history,
+                steps, guidance, seed, scheduler, output_size, texture_map, history,
             ],
             [results, history, edit_texture, run_status],
             api_name="edit",
-        )  # fmt: skip
-        del status_line
+        ).then(_unlock, None, run_buttons, queue=False, api_visibility="private")  # fmt: skip
     return demo
 
 
 if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mcld").setLevel(logging.INFO)
-    preload_models()
+    LOGGER.info("start-up: imports done")  # tools/appserver.py --startup measures from this line to the first HTTP 200
+    start_up()
     demo = build_demo()
+    LOGGER.info("start-up: page built; launching")
     demo.queue(max_size=int(os.environ.get("MCLD_QUEUE_SIZE", "20")), default_concurrency_limit=1)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"),

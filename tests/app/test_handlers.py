@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import inspect
 import os
-import threading
 import time
-from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -22,7 +20,8 @@ def _generate_args(images_dir, **changes) -> list:
     args = dict(
         source_path=str(images_dir / "reference_img_0.png"), source_person=-1, target_mode="gallery",
         target_path=None, target_person=-1, gallery_pose="t_pose", mirror=False, align=False,
-        num_inference_steps=1, guidance_scale=3.5, seed=0, scheduler="ddim", output_size="256x176", history=[],
+        num_inference_steps=1, guidance_scale=3.5, seed=0, scheduler="ddim", output_size="256x176",
+        texture_map="upstream (default)", history=[],
     )  # fmt: skip
     args.update(changes)
     return [*args.values(), _no_progress]
@@ -63,23 +62,31 @@ def test_bad_advanced_settings_are_readable_errors(app_module, images_dir, field
 def test_pick_on_an_unreadable_file_is_a_readable_error(app_module, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"this is not a png")
-    click = SimpleNamespace(index=(10, 10))
     with pytest.raises(gr.Error, match="not an image we can read"):
-        app_module.pick_source(str(bad), click)
+        app_module.pick_source(str(bad), 10, 10)
     with pytest.raises(gr.Error, match="not an image we can read"):
-        app_module.pick_target(str(bad), False, False, None, -1, click)
+        app_module.pick_target(str(bad), 10, 10)
 
 
 def test_click_on_an_overlay_still_loading_asks_to_click_again(app_module, images_dir):
     # The browser sends index [null, null] for a click on an image that has not loaded yet.
     photo = str(images_dir / "reference_img_0.png")
-    click = gr.SelectData(None, {"index": [None, None], "value": None})
+    assert app_module.click_position(gr.SelectData(None, {"index": [None, None], "value": None})) == (None, None)
     with pytest.raises(gr.Error, match="still loading: click the person again"):
-        app_module.pick_source(photo, click)
+        app_module.pick_source(photo, None, None)
     with pytest.raises(gr.Error, match="still loading"):
-        app_module.pick_target(photo, False, False, None, -1, click)
-    overlay, index, note = app_module.pick_source(photo, gr.SelectData(None, {"index": [100, 120], "value": None}))
-    assert index == 0 and "1 person" in note
+        app_module.pick_target(photo, None, 5)
+    x, y = app_module.click_position(gr.SelectData(None, {"index": [100, 120], "value": None}))
+    overlay, index, note = app_module.pick_source(photo, x, y)
+    assert (x, y) == (100.0, 120.0) and index == 0 and "1 person" in note
+
+
+def test_unknown_gallery_pose_lists_the_valid_names(app_module):
+    names = [p.name for p in app_module._gallery()]
+    with pytest.raises(gr.Error) as info:
+        app_module.pick_gallery_pose("T-pose-that-is-not-there")
+    assert all(name in info.value.message for name in names), info.value.message
+    assert app_module.pick_gallery_pose(names[0]) == (names[0], "gallery")
 
 
 def test_results_folder_and_history_are_bounded(app_module, tmp_path, monkeypatch):
@@ -104,29 +111,6 @@ def test_results_folder_and_history_are_bounded(app_module, tmp_path, monkeypatc
     os.remove(history[0][0])
     history = app_module._save_result(image, settings, "result 5", history)
     assert [caption for _, caption in history] == ["result 5", "result 3"]
-
-
-def test_previews_do_not_wait_for_the_model_build(app_module):
-    # The first get_pose_transfer() holds _PIPE_LOCK while it downloads weights;
-    # the MediaPipe-only locator the previews use must not queue behind it.
-    got = []
-    with app_module._PIPE_LOCK:
-        worker = threading.Thread(target=lambda: got.append(app_module.get_locator()))
-        worker.start()
-        worker.join(timeout=10)
-    assert got and got[0].pipeline is None
-
-
-def test_photo_preview_builds_the_models_before_the_gpu_function(app_module, images_dir, monkeypatch):
-    calls = []
-    build, preview = app_module.get_pose_transfer, app_module._target_preview_on_gpu
-    monkeypatch.setattr(app_module, "get_pose_transfer", lambda: calls.append("build") or build())
-    monkeypatch.setattr(app_module, "_target_preview_on_gpu", lambda *a: calls.append("gpu") or preview(*a))
-    iuv, note = app_module.preview_target(
-        "photo", str(images_dir / "reference_img_1.png"), -1, None, False, False, None, -1
-    )  # fmt: skip
-    assert iuv.shape == (512, 352, 3) and "1 person" in note
-    assert calls[:2] == ["build", "gpu"], calls
 
 
 def test_gpu_duration_callables_take_the_gpu_functions_arguments(app_module):
