@@ -98,7 +98,11 @@ _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 
 class GalleryPoseError(MCLDError, ValueError):
     """A gallery pose name that is not in the gallery (the message lists the
-    valid names)."""
+    valid names).
+
+    Source:
+        Our own.
+    """
 
 
 @dataclass
@@ -126,6 +130,9 @@ class GalleryPose:
         iuv_model: Which DensePose model made ``iuv`` (a model id), if known.
         notes: Sentences for the user (e.g. why a photo entry fell back to
             its skeleton).
+
+    Source:
+        Our own.
     """
 
     name: str
@@ -157,7 +164,11 @@ class GalleryPose:
 def gallery_caption(pose: GalleryPose) -> str:
     """Thumbnail caption: the label and what the IUV is, e.g.
     ``"T-pose · drawn from a skeleton (approximate)"`` or
-    ``"DeepFashion: standing · real DensePose"``."""
+    ``"DeepFashion: standing · real DensePose"``.
+
+    Source:
+        Our own.
+    """
     return f"{pose.label} · {pose.iuv_note}"
 
 
@@ -257,6 +268,9 @@ def load_gallery_pose(path: str | os.PathLike) -> GalleryPose:
     Raises:
         ValueError: an unknown kind, a bad name, missing or malformed fields,
             a missing IUV or photo file, or an IUV PNG not in MCLD's format.
+
+    Source:
+        Our own.
     """
     from ..annotators.densepose.iuv import read_iuv_png
 
@@ -321,6 +335,9 @@ def load_gallery(directory: str | os.PathLike | Sequence[str | os.PathLike] | No
         ValueError: a malformed entry (see :func:`load_gallery_pose`), or two
             entries whose names or labels collide (:func:`find_gallery_pose`
             could not tell them apart).
+
+    Source:
+        Our own.
     """
     if directory is None:
         folders: Iterable = DEFAULT_GALLERY_DIRS
@@ -354,6 +371,9 @@ def find_gallery_pose(gallery: Sequence[GalleryPose], name: str | None) -> Galle
     Raises:
         GalleryPoseError: empty or unknown name; the message lists every valid
             API name with its label.
+
+    Source:
+        Our own.
     """
     key = _key(name or "")
     if key:
@@ -385,6 +405,9 @@ def save_gallery_pose(
 
     Raises:
         ValueError: another kind, or a ``"photo"`` entry without ``photo``.
+
+    Source:
+        Our own.
     """
     if kind not in ("skeleton", "photo") or (kind == "photo" and not photo):
         raise ValueError(f"save_gallery_pose writes 'skeleton' or 'photo' entries (photo needs a file), got {kind!r}")
@@ -415,6 +438,9 @@ def gallery_pose_to_person(pose: GalleryPose):
     Returns:
         ``PersonPose`` with copies of its keypoints (``(18, 2)`` in ``[0, 1]``),
         visibility and box (pixels of ``pose.image_size``), score 1.
+
+    Source:
+        Our own.
     """
     from ..annotators.mediapipe_pose import PersonPose
 
@@ -436,6 +462,9 @@ def pose_in_crop_frame(pose: GalleryPose):
 
     Returns:
         :class:`~mcld.annotators.mediapipe_pose.PersonPose` in crop pixels.
+
+    Source:
+        Our own.
     """
     if pose.iuv_pose is not None:
         return pose.iuv_pose.copy()

@@ -51,6 +51,9 @@ def write_example_photos(directory: str | os.PathLike | None = None) -> dict[str
 
     Returns:
         ``{name: path}``; existing files are reused.
+
+    Source:
+        Our own.
     """
     from PIL import Image
 
@@ -82,6 +85,9 @@ def load_examples_dataset(repo_id: str | None = None) -> tuple[list[list[str]], 
         ``(pairs, message)``: ``[[source_path, target_path], ...]`` and
         ``None``, or ``[]`` and one sentence saying why nothing was loaded
         (``message`` is ``None`` when no dataset is configured).
+
+    Source:
+        Our own.
     """
     import csv
 

@@ -37,7 +37,11 @@ logger = logging.getLogger(__name__)
 
 
 def default_gallery_cache_dir() -> Path:
-    """``$MCLD_CACHE/gallery_iuv`` or ``~/.cache/mcld/gallery_iuv``."""
+    """``$MCLD_CACHE/gallery_iuv`` or ``~/.cache/mcld/gallery_iuv``.
+
+    Source:
+        Our own.
+    """
     return Path(os.environ.get("MCLD_CACHE") or Path.home() / ".cache" / "mcld") / "gallery_iuv"
 
 
@@ -54,6 +58,9 @@ def densepose_model_id(predictor) -> str:
 
     Returns:
         16 hex digits.
+
+    Source:
+        Our own.
     """
     h = hashlib.sha256(repr(predictor.cfg).encode())
     state = list(predictor.model.state_dict().items())
@@ -142,6 +149,9 @@ def precompute_gallery_iuvs(
 
     Raises:
         OSError: a photo entry's file cannot be read.
+
+    Source:
+        Our own.
     """
     if fetch_mirror_table:
         from ..annotators.densepose.iuv import find_uv_symmetry

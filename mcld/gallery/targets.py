@@ -59,6 +59,9 @@ def gallery_target(pose: GalleryPose, *, mirror: bool = False, align_to=None, uv
 
     Raises:
         ValueError: a skeleton without neck or hips, or a bad ``uv_symmetry``.
+
+    Source:
+        Our own.
     """
     from ..annotators.mediapipe_pose import align_pose, mirror_pose
     from ..pose_transfer import CROP_SIZE, TargetConditions
@@ -112,6 +115,9 @@ def gallery_thumbnail(pose: GalleryPose, height: int = 256) -> np.ndarray:
 
     Returns:
         ``(height, round(height * 352 / 512), 3)`` uint8 RGB.
+
+    Source:
+        Our own.
     """
     import cv2
 

@@ -113,6 +113,9 @@ def check_iuv(iuv, what: str = "iuv") -> np.ndarray:
 
     Raises:
         ValueError: not an ``(H, W, 3)`` uint8 array, or a part index above 24.
+
+    Source:
+        Our own.
     """
     if not (isinstance(iuv, np.ndarray) and iuv.ndim == 3 and iuv.shape[2] == 3 and iuv.dtype == np.uint8):
         raise ValueError(
@@ -134,6 +137,9 @@ class UVSymmetry:
         v_lut: ``(24, 256, 256)`` uint8, the same for ``V*255``.
         source: Where the table was read from (path or URL).
         sha256: Hex digest of the file it was read from.
+
+    Source:
+        detectron2 ``densepose/structures/transform_data.py`` (``DensePoseTransformData``).
     """
 
     u_lut: np.ndarray
@@ -295,6 +301,9 @@ def find_uv_symmetry(
         ``(UVSymmetry, None)`` when the table is available, else ``(None,
         one sentence)`` naming the file and where it is fetched from; mirror
         with :func:`mirror_iuv` either way (``None`` gives the approximation).
+
+    Source:
+        Our own.
     """
     try:
         return load_uv_symmetry(source, cache_dir=cache_dir, local_files_only=local_files_only, timeout=timeout), None
@@ -380,6 +389,9 @@ def read_iuv_png(path: str | os.PathLike) -> np.ndarray:
         ValueError: not an 8-bit 3-channel image, or a part index above 24
             (e.g. a file that stores I in red).
         OSError: unreadable file.
+
+    Source:
+        jqliu09/MCLD ``preprocess_data/densepose_interface.py`` (IUVs written with ``cv2.imwrite``).
     """
     from PIL import Image
 
@@ -400,6 +412,9 @@ def iuv_to_display(iuv: np.ndarray) -> np.ndarray:
 
     Returns:
         ``(H, W, 3)`` uint8 RGB.
+
+    Source:
+        Our own.
     """
     import cv2
 
