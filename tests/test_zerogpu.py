@@ -7,9 +7,10 @@ import pytest
 from mcld.zerogpu import GPU_MAX_S, gpu_duration
 
 
-def test_gpu_duration_grows_with_steps_and_is_capped():
+def test_gpu_duration_grows_with_steps_and_is_not_capped():
     assert gpu_duration(1) < gpu_duration(20) < gpu_duration(50)
     assert gpu_duration(20, 2) > gpu_duration(20, 1)
-    assert gpu_duration(100, 10) == GPU_MAX_S
+    # No per-call ceiling is documented (mcld.zerogpu docstring): what the work needs is asked for.
+    assert gpu_duration(100, 10) > GPU_MAX_S
     with pytest.raises(ValueError):
         gpu_duration(0)
