@@ -1,22 +1,37 @@
 # Two entry points (see README): `make demo` runs the Space locally, `make test` runs the test suite.
-# Each creates or refreshes its own virtual environment in .venv.
+# Each creates or refreshes its own virtual environment in .venv (Python 3.11, torch 2.13.0 CPU).
+# `make test-py312` runs the suite as the Space installs it (Python 3.12, the Space's torch pin) in
+# its own environment, .venv/py312; it downloads PyPI's CUDA torch build, so `make test` leaves it out.
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# The ZeroGPU Python (3.12, hub-docs docs/hub/spaces-zerogpu.md); pyenv's 3.12 when there is one.
+PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
+VENV312   := $(VENV)/py312
+PY312     := $(VENV312)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo demo-tiny test test-fast bench browser clean
+.PHONY: demo demo-tiny test test-fast test-py312 bench browser clean
 
-$(VENV)/.stamp-app: requirements.txt
+# requirements-local.txt = requirements.txt (what the Space installs) + the `spaces` pin.
+$(VENV)/.stamp-app: requirements.txt requirements-local.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements-local.txt
 	$(PY) -m pip check
 	touch $@
 
 $(VENV)/.stamp-dev: $(VENV)/.stamp-app requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip check
+	touch $@
+
+# Python 3.12 environment: the markers in requirements.txt pick the Space's torch pin there;
+# insightface builds from its sdist (needs a C++ compiler, as packages.txt gives the Space).
+$(VENV312)/.stamp-dev: requirements.txt requirements-local.txt requirements-dev.txt
+	test -x $(PY312) || $(PYTHON312) -m venv $(VENV312)
+	$(PY312) -m pip install -q -r requirements-dev.txt
+	$(PY312) -m pip check
 	touch $@
 
 # Headless Chromium for the browser tests (Debian package; Playwright drives /usr/bin/chromium).
@@ -36,6 +51,10 @@ test: $(VENV)/.stamp-dev browser
 
 test-fast: $(VENV)/.stamp-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not browser and not slow"
+
+# The whole suite under Python 3.12 with the Space's torch (slow; not part of `make test`).
+test-py312: $(VENV312)/.stamp-dev browser
+	HF_HUB_OFFLINE=1 $(PY312) -m pytest -q
 
 # CPU-side table always; the full-size GPU table only where CUDA is present (else a tiny smoke run).
 bench: $(VENV)/.stamp-dev
