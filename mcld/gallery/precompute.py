@@ -119,6 +119,7 @@ def precompute_gallery_iuvs(
     *,
     model_id: str | None = None,
     fetch_mirror_table: bool = True,
+    timeout: float = 5.0,
 ) -> list[GalleryPose]:
     """Give every photo entry of the gallery its real DensePose IUV (call
     once before ``launch()``).
@@ -141,6 +142,7 @@ def precompute_gallery_iuvs(
         model_id: Cache key of the DensePose model; default
             :func:`densepose_model_id` of ``pose_transfer.densepose``.
         fetch_mirror_table: Also fetch DensePose's UV symmetry table.
+        timeout: Seconds to wait for its server (once; nothing is retried).
 
     Returns:
         A new list, same order: photo entries with ``iuv``, ``iuv_pose`` and
@@ -156,7 +158,7 @@ def precompute_gallery_iuvs(
     if fetch_mirror_table:
         from ..annotators.densepose.iuv import find_uv_symmetry
 
-        _, note = find_uv_symmetry()
+        _, note = find_uv_symmetry(timeout=timeout)
         if note:
             logger.warning("mirror will be approximate: %s", note)
     photos = [p for p in gallery if p.kind == "photo"]
