@@ -300,3 +300,13 @@ def test_photo_entries_fall_back_to_their_skeleton_labelled(photo_gallery, tmp_p
         target = gallery_target(pose)
         assert "pose-only" in target.warnings[0] and why in " ".join(target.warnings)
     assert not any(tmp_path.iterdir())
+
+
+def test_precompute_offline_leaves_the_gallery_and_says_the_mirror_is_approximate(gallery, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("MCLD_CACHE", str(tmp_path))
+    with caplog.at_level("WARNING", logger="mcld.gallery.precompute"):
+        out = precompute_gallery_iuvs(gallery, None)
+    assert len(out) == len(gallery) and all(a is b for a, b in zip(out, gallery))  # no photo entry ships
+    assert "approximate" in caplog.text and "UV_symmetry_transforms.mat" in caplog.text
+    assert not any(tmp_path.iterdir())
