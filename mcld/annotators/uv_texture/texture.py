@@ -536,9 +536,9 @@ def build_uv_texture(
     :func:`atlas_to_smpl_uv`. With ``fill="upstream"`` (default) and
     upstream's template, the texture equals upstream's ``prepare_dataset.py``
     output pixel for pixel at the pinned OpenCV (tested on
-    ``shared/golden/texture_pws``). Measured on one loaded CPU core: about
-    0.6-1.1 s for a DeepFashion photo with ``fill="upstream"`` (Telea on every
-    part's full 200x200 image, as upstream), about 0.25 s with
+    ``shared/golden/texture_pws``). Measured on a shared, loaded 2-core
+    machine: 0.6-1.4 s for a DeepFashion photo with ``fill="upstream"`` (Telea
+    on every part's full 200x200 image, as upstream), 0.25-1.0 s with
     ``fill="clean"``; the mapping tables cost ~0.4 s once per process.
 
     Args:
