@@ -498,17 +498,25 @@ class MCLDPipeline(DiffusionPipeline):
         """Validate call arguments before any model runs.
 
         Raises:
-            ValueError: Naming the bad value (missing image, size not a multiple
-                of 8 times the UNet depth factor, non-positive steps, negative
+            ValueError: Naming the bad value (missing image, size not a positive
+                multiple of the VAE factor 8, non-positive steps, negative
                 guidance, wrong latents shape, unknown callback tensor name, bad
                 face embedding shape).
         """
         for name, value in (("source_image", source_image), ("texture_map", texture_map), ("target_iuv", target_iuv)):
             if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
                 raise ValueError(f"{name} is required, got {value!r}")
-        multiple = self.vae_scale_factor * 2 ** (len(self.denoising_unet.config.block_out_channels) - 1)
+        # Upstream accepts any multiple of the VAE factor (8), e.g. 512x352: a latent
+        # side that the UNet's down-sampling does not halve evenly (44 -> 22 -> 11 -> 6)
+        # is brought back to the skip connection's size by its up-samplers (diffusers
+        # forwards ``upsample_size``, as upstream's UNets do).
+        multiple = self.vae_scale_factor
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (height, width)):
+            raise ValueError(f"height and width must be ints, got {height!r}x{width!r}")
         if height % multiple or width % multiple or height <= 0 or width <= 0:
-            raise ValueError(f"height and width must be positive multiples of {multiple}, got {height}x{width}")
+            raise ValueError(
+                f"height and width must be positive multiples of {multiple} (the VAE factor), got {height}x{width}"
+            )
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
         if not np.isfinite(guidance_scale) or guidance_scale < 0:
@@ -814,7 +822,8 @@ class MCLDPipeline(DiffusionPipeline):
             num_inference_steps: Denoising steps (upstream 20).
             guidance_scale: Classifier-free guidance weight ``g``;
                 ``uncond + g * (cond - uncond)``, off when ``g <= 1`` (upstream 3.5).
-            height, width: Model resolution in pixels (upstream 512x512; multiples of 64).
+            height, width: Model resolution in pixels (upstream 512x512; any multiples
+                of 8, e.g. 512x352; latents are ``(height / 8, width / 8)``).
             generator: ``torch.Generator`` for the initial noise; a CPU generator
                 seeded with ``s`` reproduces upstream's ``torch.manual_seed(s)``.
             latents: Optional ``(B, 4, height/8, width/8)`` initial noise.

@@ -356,7 +356,8 @@ class PoseTransfer:
         tiny: The components are tiny random-weight models (tests, offline
             demo); reported in :attr:`mode` and in every result's settings.
         model_size: Square resolution the diffusion model samples at (upstream
-            and the real weights: 512). Outputs are always resized to 512x352
+            and the real weights: 512; any multiple of 8 in 64..1024, as the
+            pipeline accepts). Outputs are always resized to 512x352
             and 256x176 as upstream's ``test.py`` does.
 
     Examples:
@@ -377,8 +378,8 @@ class PoseTransfer:
         tiny: bool = False,
         model_size: int = 512,
     ):
-        if model_size % 64 or not 64 <= model_size <= 1024:
-            raise ValueError(f"model_size must be a multiple of 64 in 64..1024, got {model_size}")
+        if model_size % 8 or not 64 <= model_size <= 1024:
+            raise ValueError(f"model_size must be a multiple of 8 in 64..1024, got {model_size}")
         self.model_size = model_size
         self.pipeline = pipeline
         self.densepose = densepose
