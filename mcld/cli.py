@@ -1,15 +1,34 @@
-"""Command line: ``python -m mcld generate`` and ``python -m mcld batch``.
+"""Command line: ``python -m mcld generate | batch | grid | evaluate``.
 
 Examples::
 
     python -m mcld generate --source person.jpg --target-pose pose.jpg --out out.png
     python -m mcld generate --tiny --source a.png --target-pose b.png --out c.png --steps 4
+    python -m mcld batch --pairs data/test.csv --image-dir dataset/fashion/test --out-dir results/mcld
     python -m mcld batch --pairs pairs.csv --out-dir results/
+    python -m mcld grid --source person.jpg --pose pose1.jpg --pose gallery:t_pose --pose iuv:pose_iuv.png \\
+        --axis seed=0,1 --axis ablation=none,face_tokens --out-dir grid/
+    python -m mcld evaluate --pred results/mcld --gt results/gt --size 256x176
 
-``pairs.csv`` has a header with columns ``source,target`` and optionally ``out``
-(file name inside ``--out-dir``) and ``seed``. Each row is independent: a bad
-row is reported and skipped, the others still run. The exit status is 0 when
-every row succeeded, 1 otherwise.
+``batch`` reads two CSV formats, told apart by their header:
+
+* upstream's ``data/test.csv`` (columns ``from,to``; other columns, such as
+  pandas' unnamed index, are ignored): file names relative to
+  ``--image-dir``; writes ``<out-dir>/256/<from[:-4]>_2_<to[:-4]>.png`` and
+  ``<out-dir>/512/...``, exactly the names upstream ``test.py`` gives
+  (``save_image_name`` of ``src/dataset/deepfashion_dataset.py``), so
+  upstream's ``evaluate.py`` and ``python -m mcld evaluate`` read them
+  unchanged. A pair whose two files both exist is skipped (resumable).
+  ``--iuv-dir`` takes each target's IUV from ``<iuv-dir>/<to stem>.png``
+  (upstream's ``test_densepose/``) instead of running DensePose. A source's
+  conditions are reused by its consecutive rows. The seed (``--seed``) is the
+  same for every pair, as upstream's one global seed.
+* ours (columns ``source,target`` and optionally ``out``, ``seed``): one
+  image per row at ``--size`` into ``--out-dir``.
+
+Each row is independent: a bad row is reported and skipped, the others
+still run. Exit status: 0 when every row succeeded, 1 otherwise, 2 for usage
+errors. Progress bars (tqdm) go to stderr, results as JSON lines to stdout.
 """
 
 from __future__ import annotations
@@ -22,7 +41,7 @@ from pathlib import Path
 
 from .errors import MCLDError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "upstream_result_name"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,18 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mcld", description="MCLD pose-guided person image synthesis")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--steps", type=int, default=20, help="DDIM steps (default 20, as upstream)")
-        sp.add_argument("--guidance", type=float, default=3.5, help="classifier-free guidance scale (default 3.5)")
-        sp.add_argument("--seed", type=int, default=42, help="noise seed (default 42)")
-        sp.add_argument("--scheduler", default="ddim", help="ddim (upstream), dpm++2m, euler or unipc")
-        sp.add_argument("--size", choices=["512x352", "256x176", "512x512"], default="512x352", help="saved size")
+    def model_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--tiny", action="store_true", help="tiny random weights (offline smoke test; not a real result)")
+        sp.add_argument("--tiny-model-size", type=int, default=256, help="sampling size of --tiny (default 256)")
         sp.add_argument("--weights", default="Lotior/mcld", help="Hub repo id or folder with the MCLD .pth files")
         sp.add_argument("--vae", default="stabilityai/sd-vae-ft-mse")
         sp.add_argument("--image-encoder", default="lambdalabs/sd-image-variations-diffusers")
         sp.add_argument("--densepose", default="R_101_FPN_DL_s1x", help="model name, .pkl/.safetensors path or URL")
         sp.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+
+    def common(sp: argparse.ArgumentParser, sizes=("512x352", "256x176", "512x512")) -> None:
+        sp.add_argument("--steps", type=int, default=20, help="DDIM steps (default 20, as upstream)")
+        sp.add_argument("--guidance", type=float, default=3.5, help="classifier-free guidance scale (default 3.5)")
+        sp.add_argument("--seed", type=int, default=42, help="noise seed (default 42)")
+        sp.add_argument("--scheduler", default="ddim", help="ddim (upstream), dpm++2m, euler or unipc")
+        sp.add_argument("--size", choices=list(sizes), default=sizes[0], help="saved size")
+        model_args(sp)
 
     g = sub.add_parser("generate", help="one source photo + one target-pose photo -> one image")
     g.add_argument("--source", required=True, help="photo of the person")
@@ -51,10 +74,38 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--align", action="store_true", help="fit the target pose to the source person's size and position")
     common(g)
 
-    b = sub.add_parser("batch", help="many pairs from a CSV (columns source,target[,out][,seed])")
+    b = sub.add_parser("batch", help="many pairs from a CSV: upstream's from,to (256/ and 512/ layout) or source,target")
     b.add_argument("--pairs", required=True, help="CSV file")
     b.add_argument("--out-dir", required=True, help="folder for the results (created)")
+    b.add_argument("--image-dir", default=None, help="folder the from,to file names are relative to (upstream format)")
+    b.add_argument("--iuv-dir", default=None, help="upstream format: target IUVs <iuv-dir>/<to stem>.png instead of DensePose")
     common(b)
+
+    r = sub.add_parser("grid", help="one source, up to 6 poses, up to 2 axes of settings -> one captioned sheet")
+    r.add_argument("--source", required=True, help="photo of the person")
+    r.add_argument(
+        "--pose", action="append", required=True,
+        help="target pose, repeatable (1..6): a photo path, gallery:NAME (examples/poses) or iuv:PATH (upstream *_iuv.png)",
+    )
+    r.add_argument(
+        "--axis", action="append", default=[],
+        help="NAME=V1,V2 (up to 2): seed, guidance, steps, scheduler or ablation "
+        "(none, face_tokens, source_clip, texture_clip, reference_attention, parsing_attention)",
+    )
+    r.add_argument("--ablation", default="none", help="ablation of every cell when it is not an axis")
+    r.add_argument("--align", action="store_true", help="fit photo/gallery poses to the source person")
+    r.add_argument("--out-dir", required=True, help="folder for grid.png, grid.json, grid.csv and grid_cells/")
+    common(r, sizes=("512x352", "256x176"))
+
+    e = sub.add_parser("evaluate", help="SSIM, PSNR (LPIPS, FID if installed) of generated vs ground-truth folders")
+    e.add_argument("--pred", required=True, help="generated images (a folder, or one with 256/ and 512/)")
+    e.add_argument("--gt", required=True, help="ground-truth images, same file names")
+    e.add_argument("--size", choices=["256x176", "512x352"], default=None, help="use DIR/256 or DIR/512 and check sizes")
+    e.add_argument("--json", default=None, help="write the results here (default <pred>/metrics_<size>.json)")
+    e.add_argument("--fid-real", default=None, help="real images for FID (default: --gt)")
+    e.add_argument("--no-lpips", action="store_true")
+    e.add_argument("--no-fid", action="store_true")
+    e.add_argument("--device", default="cpu", help="device for LPIPS / FID")
     return p
 
 
@@ -62,7 +113,7 @@ def _load(args):
     from .pose_transfer import PoseTransfer
 
     if args.tiny:
-        return PoseTransfer.tiny(device=args.device or "cpu")
+        return PoseTransfer.tiny(device=args.device or "cpu", model_size=args.tiny_model_size)
     return PoseTransfer.from_pretrained(
         args.weights, vae=args.vae, image_encoder=args.image_encoder, densepose=args.densepose, device=args.device
     )
@@ -70,6 +121,16 @@ def _load(args):
 
 def _pick(result, size: str):
     return {"512x352": result.image_512x352, "256x176": result.image_256x176, "512x512": result.image_512}[size]
+
+
+def _message(err: Exception) -> str:
+    return getattr(err, "user_message", None) or str(err)
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=None)
 
 
 def _run_one(pt, args, source, target, out: Path, seed: int, mirror=False, align=False) -> dict:
@@ -85,9 +146,167 @@ def _run_one(pt, args, source, target, out: Path, seed: int, mirror=False, align
     return {"out": str(out), **result.settings}
 
 
+def upstream_result_name(from_name: str, to_name: str) -> str:
+    """The file stem upstream gives the result of a pair: ``from[:-4] + "_2_" + to[:-4]``.
+
+    ``[:-4]`` drops a 4-character extension such as ``.jpg`` (as upstream
+    does, so a ``.jpeg`` name keeps its dot).
+
+    Source:
+        Upstream ``src/dataset/deepfashion_dataset.py`` (``combined_image_name``,
+        the ``save_image_name`` that ``test.py`` saves as ``256/<name>.png``
+        and ``512/<name>.png``).
+    """
+    return from_name[:-4] + "_2_" + to_name[:-4]
+
+
+def _read_pil_iuv(path: Path):
+    """Upstream ``*_iuv.png`` (cv2 order ``(I, U, V)``, PIL reads ``(V, U, I)``) -> ``(H, W, 3)`` ``(I, U, V)``."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
+
+
+def _batch_upstream(pt, args, rows: list[dict]) -> int:
+    from .grid import iuv_to_crop_frame
+    from .pose_transfer import TargetConditions
+
+    image_dir, out_dir = Path(args.image_dir), Path(args.out_dir)
+    dirs = {size: out_dir / sub for size, sub in (("256x176", "256"), ("512x352", "512"))}
+    for folder in dirs.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    last_source: tuple = (None, None)  # upstream's test.csv lists each source's pairs together
+    with _progress(len(rows), "batch") as bar:
+        for i, row in enumerate(rows):
+            name = upstream_result_name(row["from"], row["to"])
+            outs = {size: folder / f"{name}.png" for size, folder in dirs.items()}
+            if all(p.exists() for p in outs.values()):
+                print(json.dumps({"row": i, "name": name, "skipped": "exists"}))
+                bar.update()
+                continue
+            try:
+                if last_source[0] != row["from"]:
+                    last_source = (row["from"], pt.prepare_source(image_dir / row["from"]))
+                src = last_source[1]
+                if args.iuv_dir:
+                    iuv = iuv_to_crop_frame(_read_pil_iuv(Path(args.iuv_dir) / (Path(row["to"]).stem + ".png")))
+                    tgt = TargetConditions(photo=None, people=[], person_index=0, pose=None, iuv=iuv)
+                else:
+                    tgt = pt.prepare_target(image_dir / row["to"])
+                result = pt.generate(
+                    src, tgt, num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed,
+                    scheduler=args.scheduler,
+                )
+                result.image_256x176.save(outs["256x176"])
+                result.image_512x352.save(outs["512x352"])
+                print(json.dumps({"row": i, "name": name, **result.settings}))
+            except (MCLDError, ValueError, OSError) as err:
+                failures += 1
+                print(json.dumps({"row": i, "name": name, "error": _message(err)}))
+            bar.update()
+    return 1 if failures else 0
+
+
+def _batch_ours(pt, args, rows: list[dict]) -> int:
+    out_dir = Path(args.out_dir)
+    failures = 0
+    with _progress(len(rows), "batch") as bar:
+        for i, row in enumerate(rows):
+            out = out_dir / (row.get("out") or f"{i:05d}.png")
+            seed = int(row["seed"]) if row.get("seed") else args.seed
+            try:
+                info = _run_one(pt, args, row["source"], row["target"], out, seed)
+                print(json.dumps({"row": i, **info}))
+            except (MCLDError, ValueError) as err:
+                failures += 1
+                print(json.dumps({"row": i, "error": _message(err)}))
+            bar.update()
+    return 1 if failures else 0
+
+
+def _grid_targets(specs: list[str]):
+    from .pose_gallery import load_gallery
+
+    targets = []
+    for spec in specs:
+        kind, sep, rest = spec.partition(":")
+        if sep and kind == "gallery":
+            poses = {p.name: p for p in load_gallery()}
+            if rest not in poses:
+                raise ValueError(f"no gallery pose {rest!r}; choose from {sorted(poses)}")
+            targets.append(poses[rest])
+        elif sep and kind == "iuv":
+            targets.append(_read_pil_iuv(Path(rest)))
+        else:
+            targets.append(spec)
+    return targets
+
+
+def _grid(pt, args) -> int:
+    from .grid import grid_gpu_seconds, parse_axis, plan_grid, run_grid
+
+    axes = [parse_axis(a) for a in args.axis]
+    targets = _grid_targets(args.pose)
+    labels = [Path(s.partition(":")[2] if s.startswith(("iuv:", "gallery:")) else s).stem for s in args.pose]
+    base = dict(num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed,
+                scheduler=args.scheduler, ablation=args.ablation)
+    plan = plan_grid(len(targets), axes, **base)
+    n_photos = sum(1 for s in args.pose if not s.startswith(("iuv:", "gallery:")))
+    print(f"{len(plan)} images; about {grid_gpu_seconds(plan, n_photos):.0f} s on a ZeroGPU H200", file=sys.stderr)
+    with _progress(len(plan), "grid") as bar:
+        result = run_grid(
+            pt, args.source, targets, axes, **base, size=args.size, align=args.align, pose_labels=labels,
+            callback=lambda done, total: bar.update(done - bar.n),
+        )
+    paths = result.save(args.out_dir)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps({k: str(v) for k, v in paths.items()} | {"cells": len(result.cells)}))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .metrics import evaluate_folders, format_table, write_json
+
+    with _progress(0, "evaluate") as bar:
+        def step(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = evaluate_folders(
+            args.pred, args.gt, args.size, lpips=not args.no_lpips, fid=not args.no_fid, fid_real=args.fid_real,
+            device=args.device, callback=step,
+        )
+    print(format_table(result))
+    out = Path(args.json) if args.json else Path(args.pred) / f"metrics_{args.size or 'any'}.json"
+    write_json(result, out)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Returns the process exit status (0 ok, 1 failures, 2 usage)."""
     args = build_parser().parse_args(argv)
+    if args.command == "evaluate":
+        try:
+            return _evaluate(args)
+        except MCLDError as err:
+            print(f"error: {err.user_message}", file=sys.stderr)
+            return 2
+    rows: list[dict] = []
+    if args.command == "batch":
+        with open(args.pairs, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        columns = set(rows[0]) if rows else set()
+        if not ({"from", "to"} <= columns or {"source", "target"} <= columns):
+            print("error: the CSV needs a header with the columns from,to (upstream) or source,target", file=sys.stderr)
+            return 2
+        if {"from", "to"} <= columns and not args.image_dir:
+            print("error: the from,to format needs --image-dir (the folder its file names are relative to)", file=sys.stderr)
+            return 2
     try:
         pt = _load(args)
     except MCLDError as err:
@@ -97,24 +316,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             info = _run_one(pt, args, args.source, args.target_pose, Path(args.out), args.seed, args.mirror, args.align)
         except (MCLDError, ValueError) as err:
-            print(f"error: {getattr(err, 'user_message', str(err))}", file=sys.stderr)
+            print(f"error: {_message(err)}", file=sys.stderr)
             return 1
         print(json.dumps(info))
         return 0
-    out_dir = Path(args.out_dir)
-    failures = 0
-    with open(args.pairs, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not {"source", "target"} <= set(rows[0]):
-        print("error: the CSV needs a header with at least the columns source,target", file=sys.stderr)
-        return 2
-    for i, row in enumerate(rows):
-        out = out_dir / (row.get("out") or f"{i:05d}.png")
-        seed = int(row["seed"]) if row.get("seed") else args.seed
+    if args.command == "grid":
         try:
-            info = _run_one(pt, args, row["source"], row["target"], out, seed)
-            print(json.dumps({"row": i, **info}))
+            return _grid(pt, args)
         except (MCLDError, ValueError) as err:
-            failures += 1
-            print(json.dumps({"row": i, "error": getattr(err, "user_message", str(err))}))
-    return 1 if failures else 0
+            print(f"error: {_message(err)}", file=sys.stderr)
+            return 1
+    if {"from", "to"} <= set(rows[0]):
+        return _batch_upstream(pt, args, rows)
+    return _batch_ours(pt, args, rows)

@@ -501,7 +501,7 @@ def _draw_sheet(cells: list[GridCell], axes: tuple[GridAxis, ...], pose_labels: 
         y0 = y_origin + r * (tile_h + _PAD)
         for n, line in enumerate(lines):
             draw.text((_PAD, y0 + n * line_h), line, fill=(40, 40, 40), font=font)
-        row_headers.append({"lines": lines, "box": [_PAD, y0, _PAD + row_header_w - _PAD, y0 + line_h * len(lines)]})
+        row_headers.append({"lines": lines, "box": [_PAD, y0, _PAD + max(0, row_header_w - _PAD), y0 + line_h * len(lines)]})
     for cell in cells:
         x0, y0 = x_origin + cell.column * (tile_w + _PAD), y_origin + cell.row * (tile_h + _PAD)
         sheet.paste(cell.image, (x0, y0))

@@ -179,11 +179,12 @@ def test_cli_grid(tmp_path, images_dir, shared_dir):
     rc = cli.main([
         "grid", "--tiny", "--tiny-model-size", "64", "--steps", "1", "--size", "256x176",
         "--source", str(images_dir / "reference_img_0.png"), "--pose", f"iuv:{iuv}", "--pose", "gallery:t_pose",
-        "--axis", "seed=1,2", "--out-dir", str(tmp_path),
+        "--out-dir", str(tmp_path),
     ])  # fmt: skip
     assert rc == 0
     layout = json.loads((tmp_path / "grid.json").read_text())
     assert [h["lines"] for h in layout["column_headers"]] == [[iuv.stem], ["t_pose"]]
-    assert len(list((tmp_path / "grid_cells").glob("*.png"))) == 4
+    assert layout["row_headers"] == [{"lines": [], "box": layout["row_headers"][0]["box"]}]
+    assert len(list((tmp_path / "grid_cells").glob("*.png"))) == 2
     assert Image.open(tmp_path / "grid.png").size == tuple(layout["sheet_size"])
     assert cli.main(["grid", "--tiny", "--source", "x.png", "--pose", "gallery:nope", "--out-dir", str(tmp_path)]) == 1
