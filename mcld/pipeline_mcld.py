@@ -38,6 +38,7 @@ from .models.pose_guider import PoseGuider
 __all__ = [
     "MCLDPipeline",
     "MCLDPipelineOutput",
+    "ABLATIONS",
     "EXECUTION_MODES",
     "FAST_MODE_TOLERANCE",
     "UPSTREAM_OUTPUT_SIZES",
@@ -47,6 +48,26 @@ __all__ = [
 
 #: Execution modes, see :class:`MCLDPipeline`.
 EXECUTION_MODES = ("reference", "fast")
+#: Conditions ``MCLDPipeline.__call__(ablations=...)`` can switch off at
+#: inference, each in the conditional CFG rows only, the way the unconditional
+#: branch already has it (facts s5, s7: zeros for every context token):
+#:
+#: * ``"face_tokens"``: the 16 face tokens of every stage context are zeros
+#:   (the IP-attention face input equals the uncond rows'); CLIP tokens,
+#:   reference bank and pose features unchanged.
+#: * ``"source_clip"``: the CLIP(source photo) token is zeros wherever it is
+#:   used: down and mid contexts and the ReferenceNet context (so the bank the
+#:   ReferenceNet writes changes too); texture token, face tokens, pose unchanged.
+#: * ``"texture_clip"``: the CLIP(texture map) token of the mid and up contexts
+#:   is zeros; everything else unchanged.
+#: * ``"reference_attention"``: the ReferenceNet pass is skipped, so every
+#:   ``attn1`` of the denoising UNet is plain self-attention (as for the uncond
+#:   rows); the stage contexts and pose features unchanged.
+#:
+#: Parsing-guided reference attention is switched *on* instead, with
+#: ``reference_attention_mask`` (see :mod:`mcld.models.attention_processors`).
+#: With no ablation the call runs exactly the ops it runs without the argument.
+ABLATIONS = ("face_tokens", "source_clip", "texture_clip", "reference_attention")
 #: Documented agreement of ``"fast"`` with ``"reference"`` in float32 on the CPU
 #: (max abs difference; tiny random weights, 4 steps, guidance 3.5). Almost all
 #: of it is upstream's float16 bank round trip, which the fast mode skips; with
@@ -472,6 +493,17 @@ class MCLDPipeline(DiffusionPipeline):
         return self
 
     @staticmethod
+    def _check_ablations(ablations) -> frozenset:
+        """Validate ``ablations`` (names from :data:`ABLATIONS`); returns them as a frozenset."""
+        if isinstance(ablations, str):
+            ablations = (ablations,)
+        names = frozenset(ablations or ())
+        unknown = sorted(n for n in names if n not in ABLATIONS)
+        if unknown:
+            raise ValueError(f"unknown ablations {unknown}; choose from {ABLATIONS}")
+        return names
+
+    @staticmethod
     def _check_mode(mode: str) -> None:
         if mode not in EXECUTION_MODES:
             raise ValueError(f"execution_mode must be one of {EXECUTION_MODES}, got {mode!r}")
@@ -799,6 +831,8 @@ class MCLDPipeline(DiffusionPipeline):
         reference_bank_dtype: Union[str, torch.dtype, None] = "auto",
         eta: float = 0.0,
         debug_capture: Optional[Dict[str, Any]] = None,
+        ablations: Sequence[str] = (),
+        reference_attention_mask: Optional[Callable[[Any], Optional[torch.Tensor]]] = None,
     ):
         r"""Render the source person in the target pose.
 
@@ -851,19 +885,32 @@ class MCLDPipeline(DiffusionPipeline):
                 ``init_noise``, ``unet_input_steps``, ``noise_pred_raw_steps``,
                 ``noise_pred_guided_steps``, ``latents_steps`` (lists per step),
                 ``vae_decode_input``, ``vae_decode_output``, ``image``, ``input_*``).
+            ablations: Conditions to switch off at inference, names from
+                :data:`ABLATIONS` (``"face_tokens"``, ``"source_clip"``,
+                ``"texture_clip"``, ``"reference_attention"``); each zeroes
+                only the named condition in the conditional CFG rows, as the
+                uncond branch has it. ``()`` (default) is bit-identical to
+                not passing the argument. For ablation studies and the
+                comparison grid (:mod:`mcld.grid`), not for normal use.
+            reference_attention_mask: Reference-attention mask function
+                (``bank.attention_mask_fn`` contract, e.g. parsing-guided
+                attention, :class:`~mcld.models.attention_processors.PartAttentionMask`)
+                installed for this call only; ``None`` leaves the bank's hook as it is.
 
         Returns:
             :class:`MCLDPipelineOutput` or ``(images, images_512x352,
             images_256x176, latents)``.
 
         Raises:
-            ValueError / TypeError: For bad arguments (see :meth:`check_inputs`).
+            ValueError / TypeError: For bad arguments (see :meth:`check_inputs`), or
+                an unknown ablation name.
             NaNOutputError: If the final latents are NaN/inf (e.g. float16 overflow; checked
                 once after the loop, which adds no host-GPU sync per step) or the VAE output is.
             OutOfMemoryError: If CUDA runs out of memory.
         """
         mode = execution_mode or self.execution_mode
         self._check_mode(mode)
+        ablations = self._check_ablations(ablations)
         # 1. Check inputs
         self.check_inputs(
             source_image, texture_map, target_iuv, face_embeds, height, width, num_inference_steps,
@@ -871,11 +918,15 @@ class MCLDPipeline(DiffusionPipeline):
         )
         self._guidance_scale = guidance_scale
         debug = debug_capture
+        previous_mask_fn = self.reference_bank.attention_mask_fn
+        if reference_attention_mask is not None:
+            self.reference_bank.attention_mask_fn = reference_attention_mask
         try:
             return self._run(
                 mode, source_image, texture_map, target_iuv, face_embeds, num_inference_steps, height, width,
                 generator, latents, output_type, return_dict, callback_on_step_end,
                 list(callback_on_step_end_tensor_inputs), reference_bank_dtype, eta, debug,
+                ablations=ablations,
             )
         except torch.cuda.OutOfMemoryError as err:
             raise OutOfMemoryError(
@@ -883,12 +934,13 @@ class MCLDPipeline(DiffusionPipeline):
             ) from err
         finally:
             self.reference_bank.clear()
+            self.reference_bank.attention_mask_fn = previous_mask_fn
             self.pose_injector.features = None
 
     def _run(
         self, mode, source_image, texture_map, target_iuv, face_embeds, num_inference_steps, height, width,
         generator, latents, output_type, return_dict, callback_on_step_end, callback_inputs,
-        reference_bank_dtype, eta, debug,
+        reference_bank_dtype, eta, debug, ablations=frozenset(),
     ):
         device, dtype = self._execution_device, self._compute_dtype
         do_cfg = self.do_classifier_free_guidance
@@ -919,6 +971,13 @@ class MCLDPipeline(DiffusionPipeline):
         # 5. Stage contexts, CFG order [uncond, cond]; zeros for uncond (facts s5, s7)
         src_token = clip_src.mean(dim=1)  # (B, 1, D); K = 1: the token itself
         tex_token = clip_tex.mean(dim=1)
+        # Ablations (ABLATIONS): the named condition becomes the uncond rows' zeros.
+        if "source_clip" in ablations:
+            src_token, clip_src = torch.zeros_like(src_token), torch.zeros_like(clip_src)
+        if "texture_clip" in ablations:
+            tex_token = torch.zeros_like(tex_token)
+        if "face_tokens" in ablations:
+            face_tokens = torch.zeros_like(face_tokens)
         down = torch.cat([src_token, face_tokens], dim=1)
         mid = torch.cat([src_token, tex_token, face_tokens], dim=1)
         up = torch.cat([tex_token, face_tokens], dim=1)
@@ -950,7 +1009,10 @@ class MCLDPipeline(DiffusionPipeline):
         bank.cache_projections = mode == "fast"
         bank.latent_hw = (height // self.vae_scale_factor, width // self.vae_scale_factor)
         ref_context = clip_src.expand(batch, num_refs, 1, clip_src.shape[-1]) if num_src == 1 else clip_src
-        self.encode_reference(texture, ref_context, mode, do_cfg, debug)
+        if "reference_attention" not in ablations:
+            self.encode_reference(texture, ref_context, mode, do_cfg, debug)
+        elif debug is not None:
+            debug["refbank"] = {}
         bank.num_uncond_rows = batch if do_cfg else 0
 
         # 9. Pose features, computed once, added to conv_in's output at every step
