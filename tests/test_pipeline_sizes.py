@@ -102,12 +102,13 @@ class _UNetProbe:
 
 
 def _expected_grid(name, levels):
-    head, index = name.split(".")[0], int(name.split(".")[1]) if name.split(".")[1].isdigit() else 0
-    if head == "down_blocks":
-        return levels[index]
-    if head == "mid_block":
+    """Grid of the block at module path ``name``: down block i at level i, the mid
+    block at the coarsest level, up block i at level ``n - 1 - i``."""
+    parts = name.split(".")
+    if parts[0] == "mid_block":
         return levels[-1]
-    return levels[len(levels) - 1 - index]
+    index = int(parts[1])
+    return levels[index] if parts[0] == "down_blocks" else levels[len(levels) - 1 - index]
 
 
 def _upstream_upsample(upsampler, x, output_hw):
