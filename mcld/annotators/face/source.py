@@ -226,11 +226,12 @@ def _resolve(
         repo_id = os.environ.get("MCLD_INSIGHTFACE_REPO") or DEFAULT_ANTELOPEV2_REPO
     if not repo_id:
         return None, str(places[0]), None, f"no {' or '.join(ANTELOPEV2_FILES)} in {places[0]}"
+    why_local = "offline: HF_HUB_OFFLINE=1" if local_files_only is None else "local_files_only"
     if local_files_only is None:
         local_files_only = _offline_default()
     found, failure = _from_hub(str(repo_id), name, bool(local_files_only))
     if failure and local_files_only:
-        failure = "not in the Hub cache, and downloads are off (offline, HF_HUB_OFFLINE=1)"
+        failure = f"not in the Hub cache, and downloads are off ({why_local})"
     return found, str(repo_id), _hub_url(str(repo_id)), failure
 
 
