@@ -7,6 +7,10 @@ import pytest
 from PIL import Image
 
 from mcld.person_crop import (
+    DEEPFASHION_BODY_BOTTOM,
+    DEEPFASHION_BODY_SIDE,
+    DEEPFASHION_BODY_TOP,
+    body_span,
     crop_image,
     crop_keypoints,
     crop_label_image,
@@ -104,3 +108,56 @@ def test_bad_inputs():
         crop_person(img, (0, 0, 10, 10), pad="mirror")
     with pytest.raises(ValueError):
         crop_person(img.astype(np.float32), (0, 0, 10, 10))
+
+
+def _box_rows_in_crop(info, y0, y1):
+    return (y0 - info.y0) * info.scale / info.out_size[1], (y1 - info.y0) * info.scale / info.out_size[1]
+
+
+def test_deepfashion_framing_of_a_standing_body():
+    img = np.zeros((1000, 800, 3), np.uint8)
+    box = (300, 100, 420, 800)  # slim, standing: its height decides
+    crop, info = crop_person(img, box)
+    top, bottom = _box_rows_in_crop(info, box[1], box[3])
+    assert top == pytest.approx(DEEPFASHION_BODY_TOP, abs=1e-9)
+    assert bottom == pytest.approx(DEEPFASHION_BODY_BOTTOM, abs=1e-9)
+    assert info.x0 + info.window_width / 2 == pytest.approx(360)  # centred left to right
+    # A body painted into the photo spans the same rows of the crop.
+    img[100:800, 300:420] = 200
+    crop, info = crop_person(img, box)
+    t, b = body_span(crop[..., 0] > 100)
+    assert t == pytest.approx(DEEPFASHION_BODY_TOP, abs=1.5 / 512) and b == pytest.approx(DEEPFASHION_BODY_BOTTOM, abs=1.5 / 512)
+
+
+def test_cut_edges_end_the_window_at_the_photo_edge():
+    img = np.zeros((600, 800, 3), np.uint8)
+    _, feet_cut = crop_person(img, (300, 50, 420, 600))  # body runs out of the bottom
+    assert feet_cut.y0 + feet_cut.window_height == pytest.approx(600)
+    assert _box_rows_in_crop(feet_cut, 50, 600)[0] == pytest.approx(DEEPFASHION_BODY_TOP)
+    _, head_cut = crop_person(img, (300, 0, 420, 500))  # body runs out of the top
+    assert head_cut.y0 == pytest.approx(0.0)
+    assert _box_rows_in_crop(head_cut, 0, 500)[1] == pytest.approx(DEEPFASHION_BODY_BOTTOM)
+
+
+def test_wide_body_is_fitted_by_its_width_never_stretched():
+    img = np.zeros((600, 900, 3), np.uint8)
+    box = (100, 200, 700, 500)  # arms spread: wider than the window its height gives
+    crop, info = crop_person(img, box)
+    left = (box[0] - info.x0) / info.window_width
+    right = (box[2] - info.x0) / info.window_width
+    assert left == pytest.approx(DEEPFASHION_BODY_SIDE) and right == pytest.approx(1 - DEEPFASHION_BODY_SIDE)
+    assert info.window_width / info.window_height == pytest.approx(352 / 512)
+    top, bottom = _box_rows_in_crop(info, box[1], box[3])
+    assert (top + bottom) / 2 == pytest.approx((DEEPFASHION_BODY_TOP + DEEPFASHION_BODY_BOTTOM) / 2)
+
+
+def test_margin_keeps_the_former_symmetric_rule():
+    _, info = crop_person(_marker_image(), (100, 150, 160, 300), margin=0.05)
+    assert info.window_height == pytest.approx(150 * 1.1)
+    assert info.y0 == pytest.approx(150 - 7.5)
+
+
+def test_body_span_needs_a_body():
+    assert body_span(np.pad(np.ones((5, 3)), ((2, 3), (0, 0)))) == (0.2, 0.7)
+    with pytest.raises(ValueError, match="no body"):
+        body_span(np.zeros((4, 4)))
