@@ -168,15 +168,17 @@ def get_locator():
 
 
 _COARSE_PARSER = []
+_COARSE_LOCK = threading.Lock()
 
 
 def get_parser():
-    """The human parser loaded at start-up (SCHP, or the coarse MediaPipe
-    parser when SCHP failed; its results say which)."""
+    """The human parser loaded at start-up (SCHP), or, when SCHP did not load,
+    the coarse MediaPipe parser (CPU, no weights; built on first use). Its
+    results name which one ran."""
     parser = get_startup().parser
     if parser is not None:
         return parser
-    with _STARTUP_LOCK:  # full mode without a start-up: the coarse parser (CPU, no weights)
+    with _COARSE_LOCK:
         if not _COARSE_PARSER:
             from mcld.annotators.human_parsing import HumanParser
 
@@ -556,7 +558,7 @@ def comparison_sheet(history):
         history: The visitor's results, ``[(png_path, caption), ...]``.
 
     Returns:
-        ``gr.File`` showing the sheet (a PNG in :data:`RESULTS_DIR`).
+        Path of the sheet, a PNG in :data:`RESULTS_DIR`.
 
     Raises:
         gr.Error: no result yet (or all of them expired).
@@ -580,7 +582,7 @@ def comparison_sheet(history):
     fd, out_path = tempfile.mkstemp(prefix=f"mcld_sheet_{len(images)}_results_", suffix=".png", dir=RESULTS_DIR)
     os.close(fd)
     sheet.save(out_path)
-    return gr.File(value=out_path, visible=True)
+    return out_path
 
 
 def _check_request(source_path, output_size, num_inference_steps, guidance_scale, seed, missing_source: str) -> None:
@@ -746,10 +748,10 @@ def preview_target(mode, target_path, target_person, gallery_pose, mirror, align
         source_person: Source person index, ``-1`` for the largest.
 
     Returns:
-        ``(picture, note)``: ``gr.Image`` of a ``(512, 352, 3)`` uint8 RGB
-        picture whose label names the pose (``None`` with nothing to show),
-        and a Markdown note naming the pose (gallery name, or the person of
-        the photo), mirrored, aligned, warnings.
+        ``(picture, note)``: ``(512, 352, 3)`` uint8 RGB picture (the IUV
+        for a gallery pose, the skeleton for a photo; ``None`` with nothing to
+        show) and a Markdown note naming the pose (gallery name, or the person
+        of the photo), mirrored, aligned, warnings.
 
     Raises:
         gr.Error: unusable file, nobody found, unknown gallery pose (the
@@ -762,28 +764,26 @@ def preview_target(mode, target_path, target_person, gallery_pose, mirror, align
         source_crop = _source_person(source_path, source_person) if align else None
         if mode == "gallery":
             if not gallery_pose:
-                return gr.Image(value=None, label="Target IUV the model gets"), "Choose a pose in the gallery."
+                return None, "Choose a pose in the gallery."
             target = _target_on_cpu(None, mode, None, None, gallery_pose, mirror, source_crop)
             tail = " ".join(n for n in ("Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else "") if n)
             note = f"Gallery pose **{gallery_pose}**. {' '.join(target.warnings)} {tail}".strip()
-            return gr.Image(value=iuv_to_display(target.iuv), label=f"Target IUV the model gets: {gallery_pose}"), note
+            return iuv_to_display(target.iuv), note
         if not target_path:
-            return gr.Image(value=None, label="Target pose"), ""
+            return None, ""
         crop = _target_on_cpu(get_locator(), "photo", target_path, target_person, None, mirror, None)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
     pose = mirror_pose(crop.pose) if mirror else crop.pose
     if source_crop is not None:
         pose, _ = align_pose(pose, source_crop.pose)
-    who = f"person {crop.person_index + 1}"
     notes = [
         _people_note(crop.people, crop.person_index, "target"),
         "Mirrored." if mirror else "",
         "Aligned to the source person." if source_crop is not None else "",
         "Its DensePose IUV is computed with Generate (one GPU call) and shown under Conditions.",
     ]
-    label = f"Target pose: {who} of the photo (skeleton; DensePose IUV comes with Generate)"
-    return gr.Image(value=_pose_picture(pose), label=label), " ".join(n for n in [*crop.warnings, *notes] if n)
+    return _pose_picture(pose), " ".join(n for n in [*crop.warnings, *notes] if n)
 
 
 def detect_target(target_path):
@@ -1171,7 +1171,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(f"⚠️ **{TINY_BANNER}.**", elem_id="tiny-banner")
         startup = get_startup()
         # The overlays' label names the parser chosen at start-up ("coarse parsing (MediaPipe)" for the fallback).
-        parsing_title = _parsing_name(get_parser().source)
+        parsing_title = _parsing_name(startup.parser.source if startup.parser is not None else "mediapipe-coarse")
         gr.Markdown(startup_status_markdown(startup, details=False), elem_id="weights-status")
         if startup.failed:
             with gr.Accordion(f"Start-up: {len(startup.failed)} part(s) did not load (details)", open=False, elem_id="startup-details"):
@@ -1219,7 +1219,10 @@ def build_demo() -> gr.Blocks:
                         gallery_pose = gr.Textbox(label="Chosen gallery pose", interactive=False, elem_id="gallery-pose")
                 target_note = gr.Markdown(label="Target note", elem_id="target-note")
             with gr.Column(scale=2, min_width=240):
-                target_iuv = gr.Image(label="Target pose", interactive=False, height=300, elem_id="target-iuv")
+                target_iuv = gr.Image(
+                    label="Target pose Generate uses (gallery: its IUV; photo: skeleton)", interactive=False, height=300,
+                    elem_id="target-iuv",
+                )  # fmt: skip
                 with gr.Row():
                     mirror = gr.Checkbox(label="Mirror", info="Flip the pose left-right", elem_id="mirror")
                     align = gr.Checkbox(label="Align to source", info="Scale and move the pose to the source person", elem_id="align")
@@ -1419,7 +1422,9 @@ def build_demo() -> gr.Blocks:
             ],
             api_name="generate",
         ).then(_unlock, None, run_buttons, queue=False, api_visibility="private")  # fmt: skip
-        sheet_button.click(ui_event(comparison_sheet, 1), history, sheet_file, api_name="comparison_sheet")
+        sheet_button.click(ui_event(comparison_sheet, 1), history, sheet_file, api_name="comparison_sheet").success(
+            lambda: gr.File(visible=True), None, sheet_file, api_visibility="private"
+        )
         for k, (photo, parsing, note) in enumerate(zip(edit_photos, edit_parsings, edit_notes), start=2):
             label = f"Photo {k}"
             photo.change(
@@ -1446,7 +1451,11 @@ def build_demo() -> gr.Blocks:
 if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mcld").setLevel(logging.INFO)
-    LOGGER.info("start-up: imports done")  # tools/appserver.py --startup measures from this line to the first HTTP 200
+    import mcld.pose_gallery  # noqa: F401 - the heavy imports (torch, mediapipe, the pose gallery) happen here, first
+    import mcld.pose_transfer  # noqa: F401
+    import mcld.weights  # noqa: F401
+
+    LOGGER.info("start-up: imports done")  # tools/appserver.py measures from this line to the first HTTP 200
     start_up()
     demo = build_demo()
     LOGGER.info("start-up: page built; launching")

@@ -126,8 +126,10 @@ class Startup:
         hub: The reachability check (``None`` in tiny mode: nothing is fetched).
         pose_transfer: The :class:`~mcld.pose_transfer.PoseTransfer`, or
             ``None`` when its models could not be built (full mode).
-        parser: The :class:`~mcld.annotators.human_parsing.HumanParser` (SCHP,
-            or the coarse MediaPipe parser after a failure).
+        parser: The SCHP :class:`~mcld.annotators.human_parsing.HumanParser`,
+            or ``None`` when it failed (the caller then uses the coarse
+            MediaPipe parser, ``HumanParser.from_pretrained("mediapipe-coarse")``,
+            which needs no weights).
         face: The :class:`~mcld.annotators.face.FaceEmbedder`, or ``None``
             (zero identity tokens).
         components: One :class:`ComponentStatus` per step, in order.
@@ -348,12 +350,8 @@ def preload(*, tiny: bool, hub: HubStatus | None = None) -> Startup:
 
         startup.pose_transfer = PoseTransfer.tiny()
     k += 1
-    parser = _step(startup, "parser", k, total, _load_parser, fallback="coarse parsing (MediaPipe)")
-    if parser is None:
-        from .annotators.human_parsing import HumanParser
-
-        parser = HumanParser.from_pretrained("mediapipe-coarse")
-    startup.parser = parser
+    # On failure ``parser`` stays None: the coarse MediaPipe parser (CPU, no weights) is built on first use.
+    startup.parser = _step(startup, "parser", k, total, _load_parser, fallback="coarse parsing (MediaPipe)")
     k += 1
     startup.face = _step(startup, "face", k, total, _load_face, fallback="zero identity tokens (no face identity)")
     if startup.pose_transfer is not None:

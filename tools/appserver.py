@@ -21,7 +21,7 @@ from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["free_port", "run_app", "generate_kwargs"]
+__all__ = ["free_port", "run_app", "generate_kwargs", "measure_startup"]
 
 
 def free_port() -> int:
@@ -33,8 +33,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def run_app(log_path: Path, *, timeout_s: float = 240.0, extra_env: dict | None = None,
-            app_path: Path | None = None, poll_s: float = 0.5) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run ``MCLD_TINY=1 python app.py`` on loopback until the block ends.
+            app_path: Path | None = None, poll_s: float = 0.5, tiny: bool = True) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``MCLD_TINY=1 python app.py`` (or full mode) on loopback until the block ends.
+
+    Always with ``HF_HUB_OFFLINE=1``: full mode then starts offline (nothing
+    can be downloaded; the page says so).
 
     Args:
         log_path: File receiving the server's stdout and stderr.
@@ -43,6 +46,7 @@ def run_app(log_path: Path, *, timeout_s: float = 240.0, extra_env: dict | None 
         app_path: The app script (default the repository's ``app.py``).
         poll_s: Seconds between HTTP probes while waiting (start-up timing
             uses a small value).
+        tiny: Tiny random weights (``MCLD_TINY=1``); ``False``: full mode.
 
     Yields:
         ``(url, process)``.
@@ -54,7 +58,7 @@ def run_app(log_path: Path, *, timeout_s: float = 240.0, extra_env: dict | None 
     port = free_port()
     env = dict(
         os.environ,
-        MCLD_TINY="1",
+        MCLD_TINY="1" if tiny else "0",
         HF_HUB_OFFLINE="1",
         GRADIO_ANALYTICS_ENABLED="False",
         GRADIO_SERVER_NAME="127.0.0.1",
@@ -111,5 +115,40 @@ def generate_kwargs(source: str | Path, target: str | Path | None, *, steps: int
         seed=seed,
         scheduler="ddim",
         output_size=output_size,
+        texture_map="upstream (default)",
         api_name="/generate",
+    )
+
+
+def measure_startup(log_path: Path, *, tiny: bool = False, extra_env: dict | None = None) -> dict:
+    """Start the app once and time it: to the log line ``start-up: imports
+    done`` (the app's imports) and to the first HTTP 200.
+
+    Returns:
+        ``{"imports_s", "first_200_s", "over_imports_s"}`` in seconds.
+    """
+    import datetime as dt
+
+    start = time.time()
+    with run_app(log_path, poll_s=0.05, tiny=tiny, extra_env=extra_env):
+        first_200 = time.time() - start
+    stamp = next(
+        line[:23] for line in Path(log_path).read_text().splitlines() if "start-up: imports done" in line
+    )
+    imported = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() - start
+    return {"imports_s": imported, "first_200_s": first_200, "over_imports_s": first_200 - imported}
+
+
+if __name__ == "__main__":
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="Time the app's start-up (offline, HF_HUB_OFFLINE=1) to the first HTTP 200.")
+    parser.add_argument("--tiny", action="store_true", help="tiny mode instead of full mode")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        times = measure_startup(Path(folder) / "app.log", tiny=args.tiny)
+    print(
+        f"{'tiny' if args.tiny else 'full (offline)'} mode: imports {times['imports_s']:.1f} s, first HTTP 200 "
+        f"{times['first_200_s']:.1f} s, {times['over_imports_s']:.1f} s over the imports"
     )

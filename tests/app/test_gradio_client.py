@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,10 +23,56 @@ def test_api_lists_stable_endpoints(client):
     api = client.view_api(print_info=False, return_format="dict")
     names = set(api["named_endpoints"])
     for name in (
-        "/generate", "/detect_source", "/detect_target", "/pick_target", "/preview_target", "/pick_gallery_pose",
-        "/parse_photo", "/edit", "/comparison_sheet",
+        "/generate", "/detect_source", "/pick_source", "/detect_target", "/pick_target", "/preview_target",
+        "/pick_gallery_pose", "/parse_photo", "/edit", "/comparison_sheet",
     ):
         assert name in names, f"{name} missing from {sorted(names)}"
+    unnamed = {
+        name: [r["label"] for r in ep["returns"] + ep["parameters"] if r.get("label", "").startswith("value_")]
+        for name, ep in api["named_endpoints"].items()
+    }
+    assert not any(unnamed.values()), f"outputs/inputs without a name: {unnamed}"
+
+
+def _path(item) -> str:
+    return item["image"] if isinstance(item["image"], str) else item["image"]["path"]
+
+
+def test_every_listed_endpoint_answers_from_gradio_client(app_url, images_dir):
+    """Each endpoint view_api() lists, called with explicit arguments (no browser event data)."""
+    client = gradio_client.Client(app_url, verbose=False)  # its own session: its own results
+    handle = gradio_client.handle_file
+    photo, pose = images_dir / "reference_img_0.png", images_dir / "reference_img_1.png"
+    size = Image.open(pose).size
+    calls = {
+        "/detect_source": dict(source_path=handle(str(photo))),
+        "/pick_source": dict(source_path=handle(str(photo)), x=size[0] / 2, y=size[1] / 2),
+        "/detect_target": dict(target_path=handle(str(pose))),
+        "/pick_target": dict(target_path=handle(str(pose)), x=size[0] / 2, y=size[1] / 2),
+        "/pick_gallery_pose": dict(gallery_pose="t_pose"),
+        "/preview_target": dict(
+            mode="gallery", target_path=None, target_person=-1, gallery_pose="t_pose", mirror=True, align=False,
+            source_path=handle(str(photo)), source_person=-1,
+        ),
+        "/parse_photo": dict(photo_path=handle(str(photo)), person_index=-1),
+        "/randomize_seed": {},
+        "/generate": {k: v for k, v in generate_kwargs(photo, pose).items() if k != "api_name"},
+        "/edit": {k: v for k, v in _edit_kwargs(images_dir, photo_3=None, lower_garment="Source").items() if k != "api_name"},
+        "/comparison_sheet": {},
+    }
+    listed = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert listed == set(calls), f"endpoints not covered: {listed - set(calls)}; gone: {set(calls) - listed}"
+    out = {name: client.predict(**kwargs, api_name=name) for name, kwargs in calls.items()}
+    overlay, index, note = out["/pick_target"]
+    assert index == 0 and "1 person" in note and Image.open(overlay).size == size
+    assert out["/pick_source"][1] == 0 and out["/detect_target"][1] == 0
+    assert out["/pick_gallery_pose"] == ("t_pose", "gallery")
+    iuv, note = out["/preview_target"]
+    assert Image.open(iuv).size == (352, 512) and "t_pose" in note and "Mirrored" in note
+    assert "Done" in out["/generate"][-1] and "Done" in out["/edit"][-1]
+    assert isinstance(out["/randomize_seed"], (int, float))
+    # The client's session keeps its results: the sheet holds the generate and the edit.
+    assert "mcld_sheet_2_results_" in Path(out["/comparison_sheet"]).name
 
 
 def test_generate_endpoint_returns_512x352_image_with_settings(client, images_dir):
