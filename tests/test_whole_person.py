@@ -26,7 +26,7 @@ from mcld.annotators.mediapipe_pose import (
     draw_openpose,
 )
 from mcld.annotators.face.embedding import detect_face_box_mediapipe
-from mcld.person_crop import DEEPFASHION_BODY_BOTTOM, DEEPFASHION_BODY_TOP, body_span
+from mcld.person_crop import DEEPFASHION_BODY_BOTTOM, DEEPFASHION_BODY_TOP, body_span, crop_label_image
 from mcld.pose_transfer import PoseTransfer
 
 pytest.importorskip("mediapipe")
@@ -114,14 +114,19 @@ def test_skirt_hides_the_legs_and_the_crop_keeps_the_hem(skirt, detector, locato
     assert FEET_OUT_OF_FRAME_NOTE not in crop.notes and NO_FACE_NOTE not in crop.notes
 
 
-def test_crops_frame_the_body_as_deepfashion(dress, skirt, detector, locator):
-    """Body span of the crop (MediaPipe's person mask of the crop) on photos
-    whose feet are in frame: head at DeepFashion's top line, feet at its bottom."""
-    for photo in (dress[0], skirt[0]):
+def test_crops_frame_the_body_as_deepfashion(images_dir, dress, skirt, detector, locator):
+    """Body span in the crop of the photo's person mask (MediaPipe), on photos
+    whose feet are in frame: at DeepFashion's lines where the photo leaves
+    room around the body, cut at the photo's edge where it does not."""
+    full_body = np.asarray(Image.open(images_dir / "reference_img_4.png").convert("RGB"))  # room above and below
+    crop = locator.locate_person(full_body)
+    top, bottom = body_span(crop_label_image((detector.segment(full_body) > 0.5).astype(np.uint8), crop.crop_info))
+    assert top == pytest.approx(DEEPFASHION_BODY_TOP, abs=0.005) and bottom == pytest.approx(DEEPFASHION_BODY_BOTTOM, abs=0.005)
+    for photo in (dress[0], skirt[0]):  # their person masks touch the photo's top edge
         crop = locator.locate_person(photo)
-        top, bottom = body_span(detector.segment(crop.crop) > 0.5)
-        assert top <= 0.03
-        assert 0.95 <= bottom <= 1.0
+        top, bottom = body_span(crop_label_image((detector.segment(photo) > 0.5).astype(np.uint8), crop.crop_info))
+        assert top <= DEEPFASHION_BODY_TOP + 0.005
+        assert DEEPFASHION_BODY_BOTTOM - 0.005 <= bottom <= 1.0
 
 
 @pytest.mark.parametrize("name", DEEPFASHION_PHOTOS)
