@@ -245,15 +245,21 @@ def _grid_targets(specs: list[str]):
     return targets
 
 
-def _grid(pt, args) -> int:
-    from .grid import grid_gpu_seconds, parse_axis, plan_grid, run_grid
+def _grid_plan(args):
+    """Axes, targets and cell plan of ``grid`` (checked before any model loads)."""
+    from .grid import parse_axis, plan_grid
 
     axes = [parse_axis(a) for a in args.axis]
     targets = _grid_targets(args.pose)
-    labels = [Path(s.partition(":")[2] if s.startswith(("iuv:", "gallery:")) else s).stem for s in args.pose]
     base = dict(num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed,
                 scheduler=args.scheduler, ablation=args.ablation)
-    plan = plan_grid(len(targets), axes, **base)
+    return axes, targets, base, plan_grid(len(targets), axes, **base)
+
+
+def _grid(pt, args, axes, targets, base, plan) -> int:
+    from .grid import grid_gpu_seconds, run_grid
+
+    labels = [Path(s.partition(":")[2] if s.startswith(("iuv:", "gallery:")) else s).stem for s in args.pose]
     n_photos = sum(1 for s in args.pose if not s.startswith(("iuv:", "gallery:")))
     print(f"{len(plan)} images; about {grid_gpu_seconds(plan, n_photos):.0f} s on a ZeroGPU H200", file=sys.stderr)
     with _progress(len(plan), "grid") as bar:
@@ -307,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
         if {"from", "to"} <= columns and not args.image_dir:
             print("error: the from,to format needs --image-dir (the folder its file names are relative to)", file=sys.stderr)
             return 2
+    grid_plan = None
+    if args.command == "grid":
+        try:
+            grid_plan = _grid_plan(args)
+        except (MCLDError, ValueError, OSError) as err:
+            print(f"error: {_message(err)}", file=sys.stderr)
+            return 2
     try:
         pt = _load(args)
     except MCLDError as err:
@@ -322,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grid":
         try:
-            return _grid(pt, args)
+            return _grid(pt, args, *grid_plan)
         except (MCLDError, ValueError) as err:
             print(f"error: {_message(err)}", file=sys.stderr)
             return 1

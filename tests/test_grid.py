@@ -187,4 +187,7 @@ def test_cli_grid(tmp_path, images_dir, shared_dir):
     assert layout["row_headers"] == [{"lines": [], "box": layout["row_headers"][0]["box"]}]
     assert len(list((tmp_path / "grid_cells").glob("*.png"))) == 2
     assert Image.open(tmp_path / "grid.png").size == tuple(layout["sheet_size"])
-    assert cli.main(["grid", "--tiny", "--source", "x.png", "--pose", "gallery:nope", "--out-dir", str(tmp_path)]) == 1
+    # Usage errors are found before any model loads.
+    assert cli.main(["grid", "--tiny", "--source", "x.png", "--pose", "gallery:nope", "--out-dir", str(tmp_path)]) == 2
+    assert cli.main(["grid", "--tiny", "--source", "x.png", "--pose", "y.png", "--axis", "seed=1,1",
+                     "--out-dir", str(tmp_path)]) == 2  # fmt: skip
