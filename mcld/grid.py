@@ -57,6 +57,7 @@ from .errors import MCLDError
 __all__ = [
     "GRID_AXES",
     "GRID_ABLATIONS",
+    "ABLATION_LABELS",
     "GRID_OUTPUT_SIZES",
     "MAX_GRID_POSES",
     "MAX_GRID_AXES",
