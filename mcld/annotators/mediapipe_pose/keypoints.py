@@ -90,7 +90,9 @@ class PersonPose:
             to 0 by :func:`~.detect.detect_people` for keypoints outside the
             photo and for the face keypoints of a person without a found face,
             so they stay hidden in any later frame (e.g. a padded crop).
-        box: ``(4,)`` float32 person box ``(x0, y0, x1, y1)`` in pixels (XYXY).
+        box: ``(4,)`` float32 person box ``(x0, y0, x1, y1)`` in pixels (XYXY):
+            from detection, the whole silhouette joined with the visible
+            keypoints.
         score: Detection confidence in ``[0, 1]`` (mean visibility of the 12
             limb keypoints shoulders..ankles).
         image_size: ``(width, height)`` of the image the pose refers to, pixels.

@@ -34,7 +34,8 @@ def mirror_pose(pose: PersonPose) -> PersonPose:
         pose: A :class:`PersonPose`.
 
     Returns:
-        A new :class:`PersonPose` (same image size; box mirrored too). The
+        A new :class:`PersonPose` (same image size; person box, face box and
+        BlazePose landmarks mirrored too, their left/right swapped). The
         pixel transform is :func:`mirror_affine`. Note: a DensePose IUV image
         mirrored this way would also need its left/right part labels and U
         coordinates swapped; that belongs to the DensePose module.
