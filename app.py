@@ -1220,7 +1220,7 @@ def build_demo() -> gr.Blocks:
                 target_note = gr.Markdown(label="Target note", elem_id="target-note")
             with gr.Column(scale=2, min_width=240):
                 target_iuv = gr.Image(
-                    label="Target pose Generate uses (gallery: its IUV; photo: skeleton)", interactive=False, height=300,
+                    label="Target pose Generate uses", interactive=False, height=300,
                     elem_id="target-iuv",
                 )  # fmt: skip
                 with gr.Row():

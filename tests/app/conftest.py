@@ -46,7 +46,8 @@ def app_module():
 
 
 # Headless Chromium (Debian package, ``make browser``) driven by Playwright: one
-# page per test module, shared by the browser tests.
+# browser per test module, a fresh page (a fresh Gradio session) per test, so
+# that every browser test sets up its own state and runs alone with ``-k``.
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -56,21 +57,51 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: Upper bound of one wait on page state (a loaded 2-core machine); tests wait
+#: on elements and text, never on fixed sleeps.
 TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
     if not CHROMIUM.exists():
         pytest.skip("headless Chromium not installed (make browser)")
     with pytest.importorskip("playwright.sync_api").sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(app_url)
-        pg.wait_for_selector("#tiny-banner")
-        yield pg
-        browser.close()
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url: str, ready: str = "#weights-status", viewport=(1400, 1000)):
+    """A new page on ``url`` (its own Gradio session), once ``ready`` is on it."""
+    pg = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(url)
+    pg.wait_for_selector(ready)
+    return pg
+
+
+@pytest.fixture
+def new_page(browser):
+    """``new_page(url, ready, viewport)``: more pages (other servers, other
+    window sizes), each closed after the test."""
+    pages = []
+
+    def make(url: str, ready: str = "#weights-status", viewport=(1400, 1000)):
+        pages.append(open_page(browser, url, ready, viewport))
+        return pages[-1]
+
+    yield make
+    for pg in pages:
+        pg.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh page of the tiny-mode app (closed after the test)."""
+    pg = open_page(browser, app_url, "#tiny-banner")
+    yield pg
+    pg.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,37 @@
-"""The Space in headless Chromium (Playwright), tiny-weights mode.
+"""The Space in headless Chromium (Playwright).
 
-Drives every pose source (photo, click in a two-person photo, gallery), the
-Mirror checkbox, Generate and the Conditions accordion, asserting what the
-page shows and saving screenshots to ``test-output/screenshots/``.
+Every test opens its own page (its own Gradio session) and sets up what it
+needs, so any one runs alone with ``-k``. Tests wait on page state (elements,
+text, image sizes), never on fixed sleeps; screenshots in
+``test-output/screenshots/`` are evidence only, the asserts decide.
+
+Most tests use the tiny-mode app; the offline full-mode start and the start
+with a broken parser file each launch their own server.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
+
+from tools.appserver import run_app
 
 pytestmark = pytest.mark.browser
 
 pytest.importorskip("playwright.sync_api")
+
+#: Textless "Error" pills of Gradio's status trackers (toasts excluded), as "element id: text".
+ERROR_PILLS_JS = """() => [...document.querySelectorAll('.wrap span.error')]
+    .filter(e => !e.closest('[data-testid=toast-body]') && e.offsetParent !== null)
+    .map(e => (e.closest('[id]') || {id: '?'}).id + ': ' + e.innerText)"""
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +47,77 @@ def two_people(tmp_path_factory, images_dir) -> Path:
     return path
 
 
+@pytest.fixture
+def busy_core():
+    """``python -c "while True: pass"`` beside the test (stopped after it)."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 def _upload(page, elem_id: str, path: Path) -> None:
     page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
 
 
-def _wait_image(page, elem_id: str) -> None:
-    page.wait_for_selector(f"#{elem_id} img", state="visible")
-
-
 def _text(page, elem_id: str) -> str:
     return page.locator(f"#{elem_id}").inner_text()
+
+
+def _wait_text(page, elem_id: str, text: str) -> None:
+    """Wait until ``#elem_id`` shows ``text``; on timeout say what it showed."""
+    try:
+        page.wait_for_function(
+            "([id, t]) => (document.getElementById(id) || {innerText: ''}).innerText.includes(t)", arg=[elem_id, text]
+        )
+    except Exception as err:  # playwright's TimeoutError: name what was expected and what is there
+        raise AssertionError(f"#{elem_id} never showed {text!r}; it shows {_text(page, elem_id)!r}") from err
+
+
+def _wait_image(page, elem_id: str) -> dict:
+    """Wait for a loaded image in ``#elem_id``; return its natural size and src."""
+    page.wait_for_function(
+        "(id) => { const i = document.querySelector('#' + id + ' img'); return i && i.complete && i.naturalWidth > 0; }",
+        arg=elem_id,
+    )
+    return page.locator(f"#{elem_id} img").first.evaluate(
+        "i => ({width: i.naturalWidth, height: i.naturalHeight, src: i.getAttribute('src')})"
+    )
+
+
+def _error_pills(page) -> list[str]:
+    return page.evaluate(ERROR_PILLS_JS)
+
+
+def _image_array(src: str, base_url: str) -> np.ndarray:
+    url = src if src.startswith("http") else base_url.rstrip("/") + "/" + src.lstrip("/")
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return np.asarray(Image.open(io.BytesIO(resp.read())).convert("RGB"), dtype=np.float32)
+
+
+def _photo_pair(page, images_dir, target: str = "reference_img_3.png") -> None:
+    """Source reference_img_0 and a photo target, detected and previewed."""
+    _upload(page, "source-image", images_dir / "reference_img_0.png")
+    _wait_text(page, "source-note", "1 person")
+    _upload(page, "target-image", images_dir / target)
+    _wait_image(page, "target-overlay")
+    _wait_text(page, "target-note", "computed with Generate")
+    _wait_image(page, "target-iuv")
+
+
+def _set_steps(page, steps: int) -> None:
+    page.locator("#advanced").get_by_text("Advanced").first.click()
+    box = page.locator("#steps input[type=number]").first
+    box.fill(str(steps))
+    box.press("Enter")
+    page.wait_for_function("(v) => document.querySelector('#steps input[type=number]').value === v", arg=str(steps))
+
+
+def _generate(page, expect: str = "Done") -> str:
+    page.locator("#generate").click()
+    _wait_text(page, "run-status", expect)
+    page.wait_for_function("!document.querySelector('#generate').disabled")
+    return _text(page, "run-status")
 
 
 def test_banner_and_status_say_tiny_mode(page, shots):
@@ -48,58 +126,58 @@ def test_banner_and_status_say_tiny_mode(page, shots):
     page.screenshot(path=str(shots / "00_start.png"), full_page=True)
 
 
-def test_source_and_target_photo(page, shots, images_dir):
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
-    _wait_image(page, "source-overlay")
-    page.wait_for_function("document.querySelector('#source-note').innerText.includes('1 person')")
-    _upload(page, "target-image", images_dir / "reference_img_3.png")
-    _wait_image(page, "target-overlay")
-    _wait_image(page, "target-iuv")
-    page.wait_for_function("document.querySelector('#target-note').innerText.includes('1 person')")
+def test_generate_is_visible_without_scrolling_at_1400x900(new_page, app_url, shots):
+    pg = new_page(app_url, "#tiny-banner", viewport=(1400, 900))
+    box = pg.locator("#generate").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 900, f"Generate is below the fold: {box}"
+    pg.screenshot(path=str(shots / "00_fold_1400x900.png"))
+
+
+def test_source_and_target_photo_preview_without_a_gpu_call(page, shots, images_dir):
+    _photo_pair(page, images_dir)
+    assert "1 person" in _text(page, "target-note")
+    preview = _wait_image(page, "target-iuv")
+    assert (preview["width"], preview["height"]) == (352, 512), preview
+    assert not _error_pills(page)
     page.screenshot(path=str(shots / "01_source_and_target_photo.png"), full_page=True)
 
 
 def test_click_picks_person_in_two_person_photo(page, shots, two_people):
-    page.locator("#target-image button[aria-label='Remove Image']").first.click()
     _upload(page, "target-image", two_people)
-    page.wait_for_function("document.querySelector('#target-note').innerText.includes('2 people')")
-    # Click only once the new overlay has loaded (a click on a loading image has no coordinates).
-    page.wait_for_function(
-        "(() => { const i = document.querySelector('#target-overlay img'); return i && i.complete && i.naturalWidth > 0; })()"
-    )
+    _wait_text(page, "target-note", "2 people")
+    info = _wait_image(page, "target-overlay")  # a click on a loading image has no coordinates
     img = page.locator("#target-overlay img").first
-    before = img.get_attribute("src")
     box = img.bounding_box()
-    # Click the person not chosen yet; the note and the highlighted box follow.
     want = "1" if "using person 2" in _text(page, "target-note") else "2"
-    x = box["x"] + box["width"] * (0.25 if want == "1" else 0.75)
-    page.mouse.click(x, box["y"] + box["height"] * 0.5)
-    page.wait_for_function(f"document.querySelector('#target-note').innerText.includes('using person {want}')")
-    page.wait_for_function(
-        "(s) => document.querySelector('#target-overlay img').getAttribute('src') !== s", arg=before
-    )
+    page.mouse.click(box["x"] + box["width"] * (0.25 if want == "1" else 0.75), box["y"] + box["height"] * 0.5)
+    _wait_text(page, "target-note", f"using person {want}")
+    page.wait_for_function("(s) => document.querySelector('#target-overlay img').getAttribute('src') !== s", arg=info["src"])
     page.screenshot(path=str(shots / "02_two_people_clicked.png"), full_page=True)
 
 
-def test_mirror_updates_iuv(page, shots):
-    iuv_before = page.locator("#target-iuv img").first.get_attribute("src")
+def test_mirror_updates_the_preview(page, shots, images_dir):
+    _photo_pair(page, images_dir)
+    before = _wait_image(page, "target-iuv")["src"]
     page.locator("#mirror input[type=checkbox]").check()
-    page.wait_for_function("document.querySelector('#target-note').innerText.includes('Mirrored')")
-    assert page.locator("#target-iuv img").first.get_attribute("src") != iuv_before
+    _wait_text(page, "target-note", "Mirrored")
+    page.wait_for_function("(s) => document.querySelector('#target-iuv img').getAttribute('src') !== s", arg=before)
     page.screenshot(path=str(shots / "03_mirrored.png"), full_page=True)
 
 
-def test_generate_from_photo_shows_result_and_conditions(page, shots):
+def test_generate_from_photo_shows_result_and_conditions(page, shots, images_dir):
+    _photo_pair(page, images_dir)
+    page.locator("#mirror input[type=checkbox]").check()
+    _wait_text(page, "target-note", "Mirrored")
     page.locator("#advanced").get_by_text("Advanced").first.click()
     page.get_by_role("button", name="Randomise seed").click()
     page.wait_for_function("document.querySelector('#seed input').value !== '42'")
     seed = page.locator("#seed input").first.input_value()
     page.locator("#generate").click()
-    page.wait_for_selector("#results img", state="visible")
-    page.wait_for_function("document.querySelector('#run-status').innerText.includes('Done')")
+    page.wait_for_function("document.querySelector('#generate').disabled")  # no second job while this one runs
+    _wait_text(page, "run-status", "Done")
+    page.wait_for_function("!document.querySelector('#generate').disabled")
     status = _text(page, "run-status")
-    assert f"seed {seed} " in status and "mirror" in status and "tiny" in status
-    # The caption (the settings) wraps instead of being cut with an ellipsis.
+    assert f"seed {seed} " in status and "mirror" in status and "tiny" in status, status
     caption = page.locator("#results .caption-label").first
     assert f"seed {seed}" in caption.inner_text()
     assert caption.evaluate("(el) => el.scrollWidth <= el.clientWidth + 1"), "result caption is cut"
@@ -109,23 +187,145 @@ def test_generate_from_photo_shows_result_and_conditions(page, shots):
     page.screenshot(path=str(shots / "04_result_and_conditions.png"), full_page=True)
 
 
-def test_gallery_pose_generate(page, shots):
+def _choose_gallery_pose(page, nth: int) -> str:
     page.get_by_role("tab", name="Gallery").click()
-    page.locator("#pose-gallery button img").nth(2).click()
-    page.wait_for_function("document.querySelector('#gallery-pose textarea, #gallery-pose input').value.length > 0")
-    chosen = page.locator("#gallery-pose textarea, #gallery-pose input").first.input_value()
-    page.wait_for_function("document.querySelector('#target-note').innerText.includes('pose-only')")
-    page.locator("#generate").click()
-    page.wait_for_function(f"document.querySelector('#run-status').innerText.includes('gallery: {chosen}')")
-    assert page.locator("#results img").count() >= 2
+    name = page.locator("#pose-gallery .caption-label").nth(nth).inner_text().strip()
+    page.locator("#pose-gallery button img").nth(nth).click()
+    _wait_text(page, "target-note", name)
+    return name
+
+
+def test_gallery_pose_generate(page, shots, images_dir):
+    _upload(page, "source-image", images_dir / "reference_img_0.png")
+    _wait_text(page, "source-note", "1 person")
+    chosen = _choose_gallery_pose(page, 2)
+    assert page.locator("#gallery-pose textarea, #gallery-pose input").first.input_value() == chosen
+    assert "pose-only" in _text(page, "target-note") or "IUV" in _text(page, "target-note")
+    status = _generate(page, f"gallery: {chosen}")
+    assert "Done" in status
     page.screenshot(path=str(shots / "05_gallery_pose_result.png"), full_page=True)
 
 
-def test_comparison_sheet_of_the_results(page, shots):
-    results = page.locator("#results img").count()
-    assert results >= 2  # the photo and the gallery generations above
+def test_comparison_sheet_of_the_results(page, shots, images_dir):
+    _upload(page, "source-image", images_dir / "reference_img_0.png")
+    _wait_text(page, "source-note", "1 person")
+    _choose_gallery_pose(page, 0)
+    _set_steps(page, 1)
+    for seed in ("1", "2"):
+        page.locator("#seed input").first.fill(seed)
+        _generate(page, f"seed {seed} ")
+    assert page.locator("#results img").count() == 2
     page.locator("#sheet-button").click()
     page.locator("#sheet-file a").first.wait_for(state="visible")
-    assert f"mcld_sheet_{results}_results_" in page.locator("#sheet-file").inner_text()
+    assert "mcld_sheet_2_results_" in page.locator("#sheet-file").inner_text()
     page.locator("#sheet-file").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "06_comparison_sheet.png"), full_page=True)
+
+
+def test_a_failed_generate_keeps_the_earlier_result_and_shows_no_error_pill(page, shots, images_dir):
+    _photo_pair(page, images_dir)
+    _set_steps(page, 1)
+    _generate(page)
+    result = _wait_image(page, "results")
+    page.locator("#seed input").first.fill("")  # an empty Seed: Generate refuses with a sentence
+    status = _generate(page, "Seed is empty")
+    toast = page.get_by_text("Seed is empty").first
+    assert toast.is_visible()
+    assert "⚠️" in status, status
+    assert page.locator("#results img").count() == 1 and page.locator("#results img").first.is_visible()
+    assert _wait_image(page, "results")["src"] == result["src"], "the earlier result is no longer shown"
+    for elem_id in ("source-overlay", "target-overlay", "target-iuv"):
+        assert page.locator(f"#{elem_id} img").first.is_visible(), f"#{elem_id} lost its picture"
+    assert _error_pills(page) == [], f"outputs in an error state: {_error_pills(page)}"
+    page.screenshot(path=str(shots / "07_failed_generate_after_a_good_one.png"), full_page=True)
+
+
+def test_gallery_opened_and_clicked_at_once_20_times_with_a_busy_core(page, shots, images_dir, app_url, busy_core):
+    from mcld.pose_gallery import gallery_target, load_gallery
+    from mcld.pose_transfer import iuv_to_display
+
+    expected = {p.name: iuv_to_display(gallery_target(p).iuv).astype(np.float32) for p in load_gallery()}
+    _upload(page, "source-image", images_dir / "reference_img_0.png")
+    _wait_text(page, "source-note", "1 person")
+    _set_steps(page, 1)
+    names = page.locator("#pose-gallery .caption-label").all_inner_texts()
+    assert sorted(n.strip() for n in names) == sorted(expected), names
+    for k in range(20):
+        nth = k % len(names)
+        want = names[nth].strip()
+        page.get_by_role("tab", name="From a photo").click()
+        page.get_by_role("tab", name="Gallery").click()
+        page.locator("#pose-gallery button img").nth(nth).click()  # at once, while the tab-open events run
+        _wait_text(page, "target-note", f"Gallery pose {want}.")
+        page.wait_for_function(
+            "(v) => document.querySelector('#gallery-pose textarea, #gallery-pose input').value === v", arg=want
+        )
+        # The IUV preview shows the clicked pose: nearest of all gallery IUVs.
+        shown = _image_array(_wait_image(page, "target-iuv")["src"], app_url)
+        distance = {name: float(np.abs(shown - iuv).mean()) for name, iuv in expected.items()}
+        nearest = min(distance, key=distance.get)
+        assert nearest == want, f"try {k}: clicked {want}, the preview shows {nearest} ({distance})"
+        status = _generate(page, f"gallery: {want}")
+        assert status.count("gallery:") == 1 and f"gallery: {want}" in status, f"try {k}: {status}"
+        assert f"Gallery pose {want}." in _text(page, "target-note"), f"try {k}: the note changed after Generate"
+    page.screenshot(path=str(shots / "08_gallery_race_20_clicks.png"), full_page=True)
+
+
+# ----------------------------------------------------------- own servers
+@pytest.fixture(scope="module")
+def offline_full_url(test_output_dir, tmp_path_factory):
+    """Full mode, ``HF_HUB_OFFLINE=1``, empty caches: nothing can be downloaded."""
+    cache = tmp_path_factory.mktemp("offline_full")
+    env = {"HF_HOME": str(cache / "hf"), "MCLD_CACHE": str(cache / "mcld"), "MCLD_INSIGHTFACE_ROOT": str(cache / "none")}
+    with run_app(test_output_dir / "app_server_offline_full.log", timeout_s=240, tiny=False, extra_env=env) as (url, _):
+        yield url
+
+
+def test_offline_full_mode_start_says_so_and_the_cpu_parts_work(new_page, offline_full_url, shots, images_dir):
+    pg = new_page(offline_full_url)
+    status = _text(pg, "weights-status")
+    assert "cannot be downloaded here" in status and "make demo-tiny" in status and "MCLD_TINY=1" in status, status
+    _upload(pg, "target-image", images_dir / "reference_img_3.png")
+    overlay = _wait_image(pg, "target-overlay")  # MediaPipe needs no weights
+    assert overlay["width"] > 0
+    _wait_text(pg, "target-note", "1 person")
+    _upload(pg, "source-image", images_dir / "reference_img_0.png")
+    _wait_text(pg, "source-note", "1 person")
+    pg.locator("#generate").click()
+    _wait_text(pg, "run-status", "cannot be downloaded here")
+    assert "make demo-tiny" in _text(pg, "run-status")
+    assert _error_pills(pg) == [], _error_pills(pg)
+    pg.screenshot(path=str(shots / "20_offline_full_mode.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def broken_parser_url(test_output_dir, tmp_path_factory):
+    """Tiny mode with a corrupt SCHP parser file in the Hub cache."""
+    hub = tmp_path_factory.mktemp("broken_parser") / "hub"
+    revision = hashlib.sha1(b"broken parser").hexdigest()
+    repo = hub / "models--yisol--IDM-VTON"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    onnx = repo / "snapshots" / revision / "humanparsing" / "parsing_atr.onnx"
+    onnx.parent.mkdir(parents=True)
+    onnx.write_bytes(b"this is not an ONNX model" * 100)
+    env = {"HF_HUB_CACHE": str(hub)}
+    with run_app(test_output_dir / "app_server_broken_parser.log", timeout_s=240, extra_env=env) as (url, _):
+        yield url
+
+
+def test_a_broken_parser_file_is_named_and_the_app_generates_with_the_fallback(new_page, broken_parser_url, shots, images_dir):
+    pg = new_page(broken_parser_url, "#tiny-banner")
+    assert "Human parser (SCHP)" in _text(pg, "weights-status")
+    pg.locator("#startup-details").get_by_text("did not load").first.click()
+    _wait_text(pg, "startup-failed", "damaged")
+    details = _text(pg, "startup-failed")
+    assert "yisol/IDM-VTON" in details and "coarse parsing (MediaPipe)" in details, details
+    pg.screenshot(path=str(shots / "21_broken_parser_named.png"), full_page=True)
+    _photo_pair(pg, images_dir)
+    pg.locator("#edit-regions").get_by_text("3. Edit regions").first.click()
+    _wait_text(pg, "edit-parsing-note-1", "coarse parsing (MediaPipe)")
+    _set_steps(pg, 1)
+    status = _generate(pg)
+    assert "Done" in status and _error_pills(pg) == []
+    pg.screenshot(path=str(shots / "22_broken_parser_generates.png"), full_page=True)
