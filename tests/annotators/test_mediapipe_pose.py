@@ -8,6 +8,7 @@ from PIL import Image
 
 from mcld.annotators.mediapipe_pose import (
     BLAZEPOSE_TO_COCO18,
+    NO_FACE_NOTE,
     MediaPipePoseDetector,
     align_pose,
     blazepose_to_coco18,
@@ -156,3 +157,37 @@ def test_annotator_contract(detector, images_dir):
     assert skeleton.shape == (512, 384, 3) and skeleton.dtype == np.uint8
     assert (skeleton.sum(axis=2) > 0).mean() > 0.005
     assert detector(photo, detect_resolution=256, image_resolution=256).size == (256, 341)
+
+
+def test_face_finder_needs_a_seen_face(detector, images_dir):
+    # reference_img_3 is a back view: the full-range detector takes the back of
+    # the head for a face, the face mesh does not confirm it.
+    back = _photo(images_dir, 3)
+    assert detector.detect_faces(back) and not detector.find_faces(back)
+    (person,) = detector.detect_people(back)
+    assert person.face_box is None and not person.visible[[0, 14, 15, 16, 17]].any()
+    assert NO_FACE_NOTE in person.notes
+    for i in (0, 2, 4, 5):  # front views: a face, on the person's nose
+        (person,) = detector.detect_people(_photo(images_dir, i))
+        x0, y0, x1, y1 = person.face_box
+        nx, ny = person.keypoints_px[0]
+        assert x0 <= nx <= x1 and y0 <= ny <= y1
+        assert NO_FACE_NOTE not in person.notes
+
+
+def test_mirror_and_transform_carry_face_box_and_landmarks(people):
+    pose = people[0][0]
+    assert pose.blazepose.shape == (33, 3) and pose.face_box is not None
+    twice = mirror_pose(mirror_pose(pose))
+    np.testing.assert_allclose(twice.face_box, pose.face_box, atol=1e-4)
+    np.testing.assert_allclose(twice.blazepose, pose.blazepose, atol=1e-6)
+    once = mirror_pose(pose)
+    assert once.face_box[0] == pytest.approx(pose.image_size[0] - pose.face_box[2], abs=1e-4)
+    np.testing.assert_allclose(once.blazepose[11, :2], [1 - pose.blazepose[12, 0], pose.blazepose[12, 1]], atol=1e-6)
+    from mcld.annotators.mediapipe_pose import transform_pose
+
+    affine = np.array([[2.0, 0.0, 10.0], [0.0, 2.0, -5.0]])
+    moved = transform_pose(pose, affine, (600, 700))
+    np.testing.assert_allclose(moved.face_box, pose.face_box * 2 + [10, -5, 10, -5], atol=1e-3)
+    np.testing.assert_allclose(moved.blazepose[:, :2] * [600, 700], pose.blazepose[:, :2] * pose.image_size * 2 + [10, -5], atol=1e-3)
+    assert moved.notes == pose.notes and moved.notes is not pose.notes
