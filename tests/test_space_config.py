@@ -319,6 +319,10 @@ def _cache_dir() -> Path:
 def pip_resolve(requirements: list[str], python_version: str, interpreter: str) -> dict:
     """pip's dry-run install report for ``requirements`` on CPython ``python_version``, manylinux x86-64, wheels only.
 
+    Returns:
+        ``{"install": [{"metadata": {"name": ..., "version": ...}, "url": ...}, ...]}``: what pip
+        would install (the report cut down to that, which is also what the cache keeps).
+
     Raises:
         RuntimeError: pip could not resolve (its stderr tail is in the message).
     """
@@ -341,7 +345,8 @@ def pip_resolve(requirements: list[str], python_version: str, interpreter: str) 
         if proc.returncode != 0:
             errors = [line for line in proc.stderr.splitlines() if "is ignored" not in line]
             raise RuntimeError(f"pip could not resolve for CPython {python_version} manylinux x86-64:\n" + "\n".join(errors[-15:]))
-        report = json.loads((work / "report.json").read_text())
+        full = json.loads((work / "report.json").read_text())
+        report = {"install": [{"metadata": {k: i["metadata"][k] for k in ("name", "version")}, "url": i["download_info"]["url"]} for i in full["install"]]}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cached.parent.mkdir(parents=True, exist_ok=True)
