@@ -336,18 +336,25 @@ def _people_note(people, index: int, what: str) -> str:
 
 
 def _gallery():
-    from mcld.pose_gallery import load_gallery
+    """The pose gallery prepared at start-up (photo entries with their DensePose IUV)."""
+    gallery = get_startup().gallery
+    if gallery is None:
+        from mcld.gallery import load_gallery
 
-    return load_gallery()
+        gallery = load_gallery()
+    return gallery
 
 
 def _gallery_pose(name: str | None):
-    poses = {p.name: p for p in _gallery()}
+    """The gallery pose named ``name`` (its name or label; ``gr.Error`` listing the valid names)."""
+    from mcld.gallery import find_gallery_pose
+
     if not name:
         raise visitor_error("Choose a pose in the gallery first.")
-    if name not in poses:
-        raise visitor_error(f"Unknown gallery pose '{name}'. Valid names: {', '.join(poses)}.")
-    return poses[name]
+    try:
+        return find_gallery_pose(_gallery(), name)
+    except MCLDError as err:
+        raise _user_error(err) from None
 
 
 def _index(value: float | None, people) -> int:
@@ -411,7 +418,7 @@ def _target_on_cpu(pt, mode, target_path, target_person, gallery_name, mirror, a
     """The target, CPU half: a whole gallery :class:`~mcld.pose_transfer.TargetConditions`
     (its IUV is drawn from the pose), or the photo's :class:`~mcld.pose_transfer.PersonCrop`
     (DensePose follows on the GPU)."""
-    from mcld.pose_gallery import gallery_target
+    from mcld.gallery import gallery_target
 
     if mode == "gallery":
         return gallery_target(_gallery_pose(gallery_name), mirror=bool(mirror), align_to=align_to)
@@ -765,6 +772,7 @@ def preview_target(mode, target_path, target_person, gallery_pose, mirror, align
         if mode == "gallery":
             if not gallery_pose:
                 return None, "Choose a pose in the gallery."
+            gallery_pose = _gallery_pose(gallery_pose).name
             target = _target_on_cpu(None, mode, None, None, gallery_pose, mirror, source_crop)
             tail = " ".join(n for n in ("Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else "") if n)
             note = f"Gallery pose **{gallery_pose}**. {' '.join(target.warnings)} {tail}".strip()
@@ -898,6 +906,8 @@ def generate(
     )
     pt = get_pose_transfer()  # answers at once when the models did not load at start-up
     mode = "gallery" if target_mode == "gallery" else "photo"
+    if mode == "gallery":
+        gallery_pose = _gallery_pose(gallery_pose).name  # one name: a label given through the API becomes the name
     progress(0, desc="Finding the people (MediaPipe) and the face")
     try:
         source_crop = _locate(pt, source_path, source_person, "source")
@@ -1066,6 +1076,8 @@ def edit_regions(
     selection, used, labels = _edit_selection(choices, paths)
     pt = get_pose_transfer()  # answers at once when the models did not load at start-up
     mode = "gallery" if target_mode == "gallery" else "photo"
+    if mode == "gallery":
+        gallery_pose = _gallery_pose(gallery_pose).name
     progress(0, desc="Finding the people (MediaPipe), faces and parsing")
     try:
         photos = []
@@ -1146,7 +1158,7 @@ def generate_example(source_path, target_path, progress=gr.Progress()):
 
 def example_rows():
     """Source/target example rows from licensed photos (and the optional dataset)."""
-    from mcld.pose_gallery import load_examples_dataset, write_example_photos
+    from mcld.gallery import load_examples_dataset, write_example_photos
 
     photos = write_example_photos()
     rows = [[str(photos["cameraman"]), str(photos["astronaut"])], [str(photos["astronaut"]), str(photos["cameraman"])]]
@@ -1157,7 +1169,7 @@ def example_rows():
 # ------------------------------------------------------------------- layout
 def build_demo() -> gr.Blocks:
     """The Blocks app (no model is loaded here)."""
-    from mcld.pose_gallery import APPROXIMATE_IUV_NOTE, gallery_thumbnail
+    from mcld.gallery import gallery_thumbnail
 
     poses = _gallery()
     rows, examples_message = example_rows()
@@ -1205,9 +1217,9 @@ def build_demo() -> gr.Blocks:
                         target_x = gr.Number(value=None, visible=False, label="Target click x (photo pixels)")
                         target_y = gr.Number(value=None, visible=False, label="Target click y (photo pixels)")
                     with gr.Tab("Gallery", id="gallery-tab") as gallery_tab:
-                        gr.Markdown(f"Click a pose ({APPROXIMATE_IUV_NOTE}).", elem_id="pose-gallery-note")
+                        gr.Markdown("Click a pose; its name is what the API's `gallery_pose` takes.", elem_id="pose-gallery-note")
                         pose_gallery = gr.Gallery(
-                            value=[(gallery_thumbnail(p, 256), p.name) for p in poses],
+                            value=[(gallery_thumbnail(p, 256), f"{p.name} · {p.iuv_note}") for p in poses],
                             label="Pose gallery",
                             show_label=False,
                             columns=4,
@@ -1451,7 +1463,7 @@ def build_demo() -> gr.Blocks:
 if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mcld").setLevel(logging.INFO)
-    import mcld.pose_gallery  # noqa: F401 - the heavy imports (torch, mediapipe, the pose gallery) happen here, first
+    import mcld.gallery  # noqa: F401 - the heavy imports (torch, mediapipe, the pose gallery) happen here, first
     import mcld.pose_transfer  # noqa: F401
     import mcld.weights  # noqa: F401
 

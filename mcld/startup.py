@@ -5,7 +5,7 @@ and built in the main thread before ``launch()``.
 answer (no per-request retry cycles). :func:`preload` then fetches and builds
 the components in order, logging one progress line per step (MCLD weights,
 VAE, CLIP image encoder, DensePose, human parser, face pack, UV texture
-template), and returns a :class:`Startup` that names every component that
+template, pose gallery), and returns a :class:`Startup` that names every component that
 failed, what is missing and where it is fetched from. A failed component never
 stops the others: the human parser falls back to the coarse MediaPipe parser,
 the face pack to zero identity tokens; without the diffusion models only
@@ -54,6 +54,7 @@ FETCH_FROM = {
     "parser": "https://huggingface.co/yisol/IDM-VTON (humanparsing/parsing_atr.onnx)",
     "face": "insightface antelopev2 pack (~/.insightface/models/antelopev2, $MCLD_INSIGHTFACE_ROOT or $MCLD_INSIGHTFACE_REPO)",
     "texture": "upstream MCLD on GitHub (texture_bg_200.png, pinned commit)",
+    "gallery": "DensePose run on the gallery's photo entries once, cached in ~/.cache/mcld (mcld.gallery)",
 }
 #: Component key -> the name the log and the UI use.
 LABELS = {
@@ -64,6 +65,7 @@ LABELS = {
     "parser": "Human parser (SCHP)",
     "face": "Face pack (insightface antelopev2)",
     "texture": "UV texture template",
+    "gallery": "Pose gallery",
 }
 _OFFLINE_VALUES = {"1", "true", "yes", "on"}
 
@@ -92,7 +94,7 @@ class ComponentStatus:
 
     Attributes:
         key: ``"mcld"``, ``"vae"``, ``"image_encoder"``, ``"densepose"``,
-            ``"parser"``, ``"face"`` or ``"texture"``.
+            ``"parser"``, ``"face"``, ``"texture"`` or ``"gallery"``.
         label: Its name in the log and the UI (:data:`LABELS`).
         ok: True if it loaded.
         message: What is missing or wrong (``""`` when ``ok``).
@@ -132,6 +134,8 @@ class Startup:
             which needs no weights).
         face: The :class:`~mcld.annotators.face.FaceEmbedder`, or ``None``
             (zero identity tokens).
+        gallery: The pose gallery (:func:`mcld.gallery.precompute_gallery_iuvs`:
+            photo entries with their DensePose IUV), or ``None`` when it failed.
         components: One :class:`ComponentStatus` per step, in order.
     """
 
@@ -140,6 +144,7 @@ class Startup:
     pose_transfer: Any = None
     parser: Any = None
     face: Any = None
+    gallery: Any = None
     components: list[ComponentStatus] = field(default_factory=list)
 
     @property
@@ -273,17 +278,25 @@ def _load_parser():
     return HumanParser.from_pretrained(fallback=False)
 
 
-def _load_face():
+def _load_face(offline: bool):
     import numpy as np
 
     from .annotators.face import FaceEmbedder
+    from .annotators.face.source import ensure_face_model
     from .errors import WeightsNotFoundError
 
-    embedder = FaceEmbedder()
-    if embedder.pack_dir is None:
-        raise WeightsNotFoundError("the insightface antelopev2 pack is not on disk.")
+    status = ensure_face_model(local_files_only=offline)  # fetches the detector and recognizer, checks them
+    if not status.available:
+        raise WeightsNotFoundError(status.message)
+    embedder = FaceEmbedder(root=status.pack_dir, local_files_only=True)
     embedder(np.zeros((64, 64, 3), np.uint8), warn=False)  # loads the ONNX models now (CheckpointError if damaged)
     return embedder
+
+
+def _load_gallery(pose_transfer, offline: bool):
+    from .gallery import load_gallery, precompute_gallery_iuvs
+
+    return precompute_gallery_iuvs(load_gallery(), pose_transfer, fetch_mirror_table=not offline)
 
 
 def _load_texture_template(offline: bool):
@@ -306,7 +319,8 @@ def preload(*, tiny: bool, hub: HubStatus | None = None) -> Startup:
     :meth:`PoseTransfer.from_pretrained <mcld.pose_transfer.PoseTransfer.from_pretrained>`
     (skipped when one of them is missing: it would fail the same way); tiny
     mode builds :meth:`PoseTransfer.tiny <mcld.pose_transfer.PoseTransfer.tiny>`.
-    Both then load the human parser, the face pack and the UV texture template.
+    Both then load the human parser, the face pack, the UV texture template
+    and the pose gallery (real DensePose IUVs of its photo entries, full mode).
 
     Args:
         tiny: Tiny random weights; nothing is downloaded (local files only).
@@ -320,7 +334,7 @@ def preload(*, tiny: bool, hub: HubStatus | None = None) -> Startup:
     """
     offline = tiny or (hub is not None and not hub.reachable)  # tiny mode downloads nothing
     startup = Startup("tiny" if tiny else "full", hub)
-    total = 3 if tiny else 7
+    total = 4 if tiny else 8
     k = 0
     if not tiny:
         from .weights import DEFAULT_IMAGE_ENCODER, DEFAULT_VAE
@@ -353,9 +367,15 @@ def preload(*, tiny: bool, hub: HubStatus | None = None) -> Startup:
     # On failure ``parser`` stays None: the coarse MediaPipe parser (CPU, no weights) is built on first use.
     startup.parser = _step(startup, "parser", k, total, _load_parser, fallback="coarse parsing (MediaPipe)")
     k += 1
-    startup.face = _step(startup, "face", k, total, _load_face, fallback="zero identity tokens (no face identity)")
+    startup.face = _step(startup, "face", k, total, lambda: _load_face(offline), fallback="zero identity tokens (no face identity)")
     if startup.pose_transfer is not None:
         startup.pose_transfer.face = startup.face
     k += 1
     _step(startup, "texture", k, total, lambda: _load_texture_template(offline), fallback="the approximate texture template (results say so)")
+    k += 1
+    # DensePose IUVs of the gallery's photo entries (cached); without DensePose they keep the skeleton-drawn IUV.
+    startup.gallery = _step(
+        startup, "gallery", k, total, lambda: _load_gallery(None if tiny else startup.pose_transfer, offline),
+        fallback="the gallery files as they are",
+    )  # fmt: skip
     return startup
