@@ -50,7 +50,8 @@ TINY_BANNER = "Tiny random weights: outputs are noise, for testing the pipeline 
 #: of the first thumbnails.
 CSS = (
     "#results .caption-label { white-space: normal; max-width: calc(100% - 8px); }\n"
-    "#results .grid-wrap { padding-top: var(--size-8); }"
+    "#results .grid-wrap { padding-top: var(--size-8); }\n"
+    "#pose-gallery .caption-label { white-space: normal; max-width: calc(100% - 8px); position: static; }"
 )
 OUTPUT_SIZES = {"512x352": "image_512x352", "256x176": "image_256x176"}
 #: Advanced "Texture map" choice -> ``texture_fill`` of :meth:`PoseTransfer.prepare_source`
@@ -644,10 +645,16 @@ def _texture_caption(source) -> str:
 
 def _run_notes(warnings, face) -> str:
     """The notes of one run for its status line (no toasts: each run's notes
-    replace the last run's). The face-model-missing note is left out: the
-    start-up status line says it once."""
+    replace the last run's). Left out, because said elsewhere once: the
+    face-model-missing note (start-up status line) and the approximate-texture
+    note (the result's caption and the start-up status line)."""
+    from mcld.annotators.uv_texture import APPROXIMATE_TEXTURE_NOTE
+
     _, face_status, _, face_note = face
-    notes = [n for n in dict.fromkeys(warnings) if not (face_status == "model_missing" and n == face_note)]
+    notes = [
+        n for n in dict.fromkeys(warnings)
+        if not (face_status == "model_missing" and n == face_note) and not n.startswith(APPROXIMATE_TEXTURE_NOTE)
+    ]  # fmt: skip
     return f" Notes: {' '.join(notes)}" if notes else ""
 
 
@@ -772,10 +779,15 @@ def preview_target(mode, target_path, target_person, gallery_pose, mirror, align
         if mode == "gallery":
             if not gallery_pose:
                 return None, "Choose a pose in the gallery."
-            gallery_pose = _gallery_pose(gallery_pose).name
-            target = _target_on_cpu(None, mode, None, None, gallery_pose, mirror, source_crop)
-            tail = " ".join(n for n in ("Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else "") if n)
-            note = f"Gallery pose **{gallery_pose}**. {' '.join(target.warnings)} {tail}".strip()
+            pose = _gallery_pose(gallery_pose)
+            target = _target_on_cpu(None, mode, None, None, pose.name, mirror, source_crop)
+            # One name: the entry's own "Gallery pose '<label>': ..." sentence is replaced by one with its name.
+            others = [w for w in target.warnings if not w.startswith("Gallery pose '")]
+            notes = [
+                f"Gallery pose **{pose.name}**: {pose.iuv_note}.", *others,
+                "Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else "",
+            ]  # fmt: skip
+            note = " ".join(n for n in notes if n)
             return iuv_to_display(target.iuv), note
         if not target_path:
             return None, ""
@@ -1222,7 +1234,7 @@ def build_demo() -> gr.Blocks:
                             value=[(gallery_thumbnail(p, 256), f"{p.name} · {p.iuv_note}") for p in poses],
                             label="Pose gallery",
                             show_label=False,
-                            columns=4,
+                            columns=3,
                             height="auto",
                             allow_preview=False,
                             object_fit="contain",

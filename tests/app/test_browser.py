@@ -200,7 +200,11 @@ def test_gallery_pose_generate(page, shots, images_dir):
     _wait_text(page, "source-note", "1 person")
     chosen = _choose_gallery_pose(page, 2)
     assert page.locator("#gallery-pose textarea, #gallery-pose input").first.input_value() == chosen
-    assert f"Gallery pose {chosen}." in _text(page, "target-note")
+    assert f"Gallery pose {chosen}:" in _text(page, "target-note")
+    # The captions sit under the thumbnails (they covered their bottom part).
+    thumb = page.locator("#pose-gallery button img").first.bounding_box()
+    caption = page.locator("#pose-gallery .caption-label").first.bounding_box()
+    assert caption["y"] >= thumb["y"] + thumb["height"] - 1, (thumb, caption)
     status = _generate(page, f"gallery: {chosen}")
     assert "Done" in status
     page.screenshot(path=str(shots / "05_gallery_pose_result.png"), full_page=True)
@@ -259,7 +263,7 @@ def test_gallery_opened_and_clicked_at_once_20_times_with_a_busy_core(page, shot
         page.get_by_role("tab", name="From a photo").click()
         page.get_by_role("tab", name="Gallery").click()
         page.locator("#pose-gallery button img").nth(nth).click()  # at once, while the tab-open events run
-        _wait_text(page, "target-note", f"Gallery pose {want}.")
+        _wait_text(page, "target-note", f"Gallery pose {want}:")
         page.wait_for_function(
             "(v) => document.querySelector('#gallery-pose textarea, #gallery-pose input').value === v", arg=want
         )
@@ -270,7 +274,7 @@ def test_gallery_opened_and_clicked_at_once_20_times_with_a_busy_core(page, shot
         assert nearest == want, f"try {k}: clicked {want}, the preview shows {nearest} ({distance})"
         status = _generate(page, f"gallery: {want}")
         assert status.count("gallery:") == 1 and f"gallery: {want}" in status, f"try {k}: {status}"
-        assert f"Gallery pose {want}." in _text(page, "target-note"), f"try {k}: the note changed after Generate"
+        assert f"Gallery pose {want}:" in _text(page, "target-note"), f"try {k}: the note changed after Generate"
     page.screenshot(path=str(shots / "08_gallery_race_20_clicks.png"), full_page=True)
 
 

@@ -53,6 +53,7 @@ def test_edit_with_three_photos(page, shots, images_dir):
     page.wait_for_function("document.querySelector('#source-note').innerText.includes('1 person')")
     _upload(page, "target-image", images_dir / "reference_img_1.png")
     page.wait_for_selector("#target-iuv img", state="visible")
+    page.wait_for_function("document.querySelector('#target-note').innerText.includes('1 person')")
 
     # Open "Edit regions": the source is already parsed; add two photos.
     page.locator("#edit-regions").get_by_text("3. Edit regions").first.click()
@@ -98,19 +99,24 @@ def test_edit_with_three_photos(page, shots, images_dir):
     page.locator("#edit-regions").screenshot(path=str(shots / "12_edit_section.png"))
 
 
-def test_edit_region_from_an_empty_slot_shows_our_message(page, shots):
+def test_edit_region_from_an_empty_slot_shows_our_message(page, shots, images_dir):
+    _upload(page, "source-image", images_dir / "reference_img_0.png")
+    page.wait_for_function("document.querySelector('#source-note').innerText.includes('1 person')")
+    page.locator("#edit-regions").get_by_text("3. Edit regions").first.click()
     _choose(page, "edit-shoes", "Photo 5")
     page.locator("#edit-generate").click()
     toast = page.get_by_text("no photo was uploaded as Photo 5")
     toast.first.wait_for(state="visible")
-    page.wait_for_timeout(800)  # the toast fades in
+    page.wait_for_function("document.querySelector('#run-status').innerText.includes('no photo was uploaded as Photo 5')")
     page.screenshot(path=str(shots / "13_edit_empty_slot_error.png"))
     assert "Traceback" not in page.locator("body").inner_text()
-    _choose(page, "edit-shoes", "Source")
+    pills = page.evaluate("() => [...document.querySelectorAll('.wrap span.error')].filter(e => !e.closest('[data-testid=toast-body]')).length")
+    assert pills == 0, f"{pills} outputs in an error state"
 
 
 def test_add_photo_up_to_five_photos_in_one_row(page, shots):
-    for k in (4, 5):
+    page.locator("#edit-regions").get_by_text("3. Edit regions").first.click()
+    for k in (3, 4, 5):
         page.locator("#edit-add-photo").click()
         page.wait_for_selector(f"#edit-photo-{k}", state="visible")
     page.wait_for_selector("#edit-add-photo", state="hidden")  # no slot left
