@@ -331,9 +331,14 @@ def _largest(people) -> int:
 
 
 def _people_note(people, index: int, what: str) -> str:
+    """How many people a photo holds and which one is used, plus that
+    person's own notes (no face found, feet out of frame)."""
+    own = " ".join(getattr(people[index], "notes", None) or [])
     if len(people) == 1:
-        return f"1 person found in the {what} photo."
-    return f"{len(people)} people found in the {what} photo; using person {index + 1}. Click a person to choose another."
+        return f"1 person found in the {what} photo. {own}".strip()
+    return (
+        f"{len(people)} people found in the {what} photo; using person {index + 1}. Click a person to choose another. {own}"
+    ).strip()
 
 
 def _gallery():
@@ -797,13 +802,15 @@ def preview_target(mode, target_path, target_person, gallery_pose, mirror, align
     pose = mirror_pose(crop.pose) if mirror else crop.pose
     if source_crop is not None:
         pose, _ = align_pose(pose, source_crop.pose)
+    people_note = _people_note(crop.people, crop.person_index, "target")
     notes = [
-        _people_note(crop.people, crop.person_index, "target"),
+        people_note,
         "Mirrored." if mirror else "",
         "Aligned to the source person." if source_crop is not None else "",
         "Its DensePose IUV is computed with Generate (one GPU call) and shown under Conditions.",
     ]
-    return _pose_picture(pose), " ".join(n for n in [*crop.warnings, *notes] if n)
+    own = [w for w in crop.warnings if w not in people_note]  # the person's notes are in people_note already
+    return _pose_picture(pose), " ".join(n for n in [*own, *notes] if n)
 
 
 def detect_target(target_path):
@@ -928,7 +935,7 @@ def generate(
         )  # fmt: skip
         job = {
             "source": source_crop,
-            "face": pt.face_embedding(source_crop.crop),
+            "face": pt.face_embedding(source_crop),  # detection's face decision counts (no face: zeros, one note)
             "texture_fill": _texture_fill(texture_map),
             **_sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler),
         }
@@ -966,9 +973,12 @@ def _parsing_name(source: str) -> str:
     return PARSING_NAMES.get(source, f"parsing ({source})")
 
 
-def _parse_crop(crop: np.ndarray):
-    """Human parsing of a person crop (CPU)."""
-    return get_parser()(crop)
+def _parse_crop(person):
+    """Human parsing of a :class:`~mcld.pose_transfer.PersonCrop` (CPU), with
+    detection's decision that there is a person (``parse_person``)."""
+    from mcld.annotators.human_parsing import parse_person
+
+    return parse_person(get_parser(), person.crop, person.pose)
 
 
 def parse_photo(photo_path, person_index=-1, label="Source"):
@@ -983,7 +993,7 @@ def parse_photo(photo_path, person_index=-1, label="Source"):
 
     try:
         person = _locate(get_locator(), photo_path, person_index, "edit")
-        result = _parse_crop(person.crop)
+        result = _parse_crop(person)
     except (MCLDError, ValueError) as err:
         raise _user_error(err) from None
     regions = ", ".join(r.replace("_", " ") for r in result.present_regions()) or "none"
@@ -1099,7 +1109,7 @@ def edit_regions(
                 if slot == 0
                 else _locate(pt, paths[slot - 1], -1, label)
             )  # fmt: skip
-            photos.append((person, pt.face_embedding(person.crop), _parse_crop(person.crop)))
+            photos.append((person, pt.face_embedding(person), _parse_crop(person)))
         target = _target_on_cpu(pt, mode, target_path, target_person, gallery_pose, mirror, photos[0][0] if align else None)
         job = {
             "photos": photos,

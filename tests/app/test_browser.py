@@ -336,3 +336,35 @@ def test_a_broken_parser_file_is_named_and_the_app_generates_with_the_fallback(n
     status = _generate(pg)
     assert "Done" in status and _error_pills(pg) == []
     pg.screenshot(path=str(shots / "22_broken_parser_generates.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def head_cut_photo(tmp_path_factory, images_dir) -> Path:
+    """``shared/images/test.jpg`` with the rows above the chin line of its face box removed."""
+    from mcld.annotators.mediapipe_pose import MediaPipePoseDetector
+
+    photo = np.asarray(Image.open(images_dir / "test.jpg").convert("RGB"))
+    detector = MediaPipePoseDetector()
+    try:
+        (person,) = detector.detect_people(photo)
+    finally:
+        detector.close()
+    assert person.face_box is not None
+    path = tmp_path_factory.mktemp("head_cut") / "head_cut.png"
+    Image.fromarray(np.ascontiguousarray(photo[int(np.ceil(person.face_box[3])) :])).save(path)
+    return path
+
+
+def test_a_head_cut_photo_detection_and_parsing_agree_and_say_no_face(page, shots, head_cut_photo):
+    from mcld.annotators.mediapipe_pose import NO_FACE_NOTE
+
+    _upload(page, "source-image", head_cut_photo)
+    _wait_text(page, "source-note", "1 person found in the source photo.")
+    assert NO_FACE_NOTE in _text(page, "source-note")
+    page.locator("#edit-regions").get_by_text("3. Edit regions").first.click()
+    _wait_text(page, "edit-parsing-note-1", "Regions:")
+    note = _text(page, "edit-parsing-note-1")
+    assert "1 person" in note and "No person" not in note, note
+    assert "face," not in note.split("Regions:")[1], f"parsing found a face the detection did not: {note}"
+    assert _error_pills(page) == []
+    page.screenshot(path=str(shots / "09_head_cut_photo.png"), full_page=True)
