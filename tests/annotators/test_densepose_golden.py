@@ -232,7 +232,7 @@ def runs(predictor, golden, cases) -> dict:
     for case, base in cases.items():
         rgb = golden[f"{base}_input_bgr"][:, :, ::-1]
         boxes = golden[f"{case}_given_box_orig"][None] if case != base else None
-        out[case] = predictor(rgb, boxes=boxes, return_intermediates=True)
+        out[case] = predictor.detect(rgb, boxes=boxes, return_intermediates=True)
     return out
 
 

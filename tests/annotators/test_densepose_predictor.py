@@ -67,7 +67,7 @@ def photo(images_dir) -> np.ndarray:
 
 def test_tiny_given_box_contract(tiny, photo):
     box = np.array([[102, 4, 288, 556]], np.float32)
-    res = tiny(photo, boxes=box)
+    res = tiny.detect(photo, boxes=box)
     assert len(res) == 1 and res.image_size == photo.shape[:2]
     assert res.boxes.dtype == np.float32 and res.boxes.shape == (1, 4)
     np.testing.assert_allclose(res.boxes, box, atol=1e-3)
@@ -92,19 +92,19 @@ def test_tiny_given_box_contract(tiny, photo):
 
 def test_tiny_is_deterministic_and_input_types_agree(tiny, photo):
     box = np.array([50, 60, 300, 500], np.float32)
-    a = tiny(photo, boxes=box)
-    b = DensePosePredictor.tiny(seed=0)(Image.fromarray(photo), boxes=box)
+    a = tiny.detect(photo, boxes=box)
+    b = DensePosePredictor.tiny(seed=0).detect(Image.fromarray(photo), boxes=box)
     np.testing.assert_array_equal(a.to_iuv(), b.to_iuv())
-    c = DensePosePredictor.tiny(seed=1)(photo, boxes=box)
+    c = DensePosePredictor.tiny(seed=1).detect(photo, boxes=box)
     assert not np.array_equal(a.to_iuv(), c.to_iuv())
 
 
 def test_full_pipeline_runs_and_empty_result_raises(tiny, photo):
-    res = tiny(photo)  # random weights: any number of detections, consistent fields
+    res = tiny.detect(photo)  # random weights: any number of detections, consistent fields
     assert res.boxes.shape == (len(res), 4) and res.scores.shape == (len(res),)
     assert len(res.labels) == len(res.uv) == len(res)
     assert np.all(np.diff(res.scores) <= 0)
-    empty = tiny(photo, boxes=np.zeros((0, 4), np.float32))
+    empty = tiny.detect(photo, boxes=np.zeros((0, 4), np.float32))
     assert len(empty) == 0
     with pytest.raises(NoPersonError) as err:
         empty.to_iuv()
@@ -116,7 +116,7 @@ def test_full_pipeline_runs_and_empty_result_raises(tiny, photo):
 )
 def test_bad_boxes_raise_value_error(tiny, photo, bad):
     with pytest.raises(ValueError):
-        tiny(photo, boxes=bad)
+        tiny.detect(photo, boxes=bad)
 
 
 # ----------------------------------------------------------------- checkpoints
@@ -179,7 +179,7 @@ def test_safetensors_cache_and_from_pretrained(densepose_golden_dir, tmp_path, p
     cfg_yaml = densepose_golden_dir / "config.yaml"
     p1 = DensePosePredictor.from_pretrained(pkl, config=cfg_yaml, convert_to_safetensors=False)
     p2 = DensePosePredictor.from_pretrained(densepose_golden_dir / "model_final_tiny.pth", config=p1.cfg)
-    np.testing.assert_array_equal(p1(photo, boxes=box).to_iuv(), p2(photo, boxes=box).to_iuv())
+    np.testing.assert_array_equal(p1.detect(photo, boxes=box).to_iuv(), p2.detect(photo, boxes=box).to_iuv())
     # without a config: widths from the weights, real test sizes (800 / 1333)
     p3 = DensePosePredictor.from_pretrained(st)
     assert p3.cfg.fpn_out_channels == p1.cfg.fpn_out_channels and p3.cfg.min_size_test == 800
@@ -207,9 +207,9 @@ def test_autocast_around_the_call_changes_nothing(tiny, photo):
     # The app may wrap a whole request in autocast; DensePose must keep its
     # float32 numerics (detectron2's DefaultPredictor uses none).
     box = np.array([[102, 4, 288, 556]], np.float32)
-    plain = tiny(photo, boxes=box).to_iuv()
+    plain = tiny.detect(photo, boxes=box).to_iuv()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        under = tiny(photo, boxes=box).to_iuv()
+        under = tiny.detect(photo, boxes=box).to_iuv()
     np.testing.assert_array_equal(under, plain)
 
 
@@ -221,6 +221,6 @@ def test_half_precision_weights_run():
     dp = DensePosePredictor.tiny(seed=0)
     dp.model.to(torch.bfloat16)
     assert dp.model.dtype == torch.bfloat16
-    res = dp(image, boxes=[[20, 30, 150, 280]])
+    res = dp.detect(image, boxes=[[20, 30, 150, 280]])
     assert res.boxes.dtype == np.float32 and res.uv[0].dtype == np.float32
     assert res.labels[0].shape == (250, 130) and np.isfinite(res.uv[0]).all()

@@ -31,7 +31,7 @@ def test_missing_pack_gives_zeros_and_warning(tmp_path, images_dir):
     embedder = FaceEmbedder(root=tmp_path)
     assert embedder.pack_dir is None
     with pytest.warns(NoFaceWarning, match="Face identity is off"):
-        result = embedder(photo)
+        result = embedder.detect(photo)
     assert result.status == "model_missing" and result.message == FACE_MODEL_MISSING_WARNING
     assert not embedder.model_status.available and str(tmp_path) in embedder.model_status.message
     assert result.embedding.shape == (1, 512) and result.embedding.dtype == np.float32
@@ -48,7 +48,7 @@ def test_missing_pack_gives_zeros_and_warning(tmp_path, images_dir):
 def test_no_warning_when_asked(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = FaceEmbedder(root=tmp_path)(np.full((64, 64, 3), 200, np.uint8), warn=False)
+        result = FaceEmbedder(root=tmp_path).detect(np.full((64, 64, 3), 200, np.uint8), warn=False)
     assert result.status == "model_missing" and result.box is None and result.face_crop is None
 
 
@@ -75,7 +75,7 @@ def test_pack_lookup_from_environment(tmp_path, monkeypatch):
 def test_damaged_pack_is_reported_not_raised(tmp_path):
     _fake_pack(tmp_path / "models" / "antelopev2")
     embedder = FaceEmbedder(root=tmp_path)
-    result = embedder(np.zeros((64, 64, 3), np.uint8), warn=False)
+    result = embedder.detect(np.zeros((64, 64, 3), np.uint8), warn=False)
     assert result.status == "model_missing" and not result.embedding.any()
     status = embedder.model_status
     assert not status.available and ANTELOPEV2_FILES[0] in status.message and "onnxruntime" in status.message

@@ -312,7 +312,7 @@ def test_embedder_runs_the_checked_pack(embedder):
     assert embedder.model_status.available and embedder.model_status.source == str(embedder.root)
     with warnings.catch_warnings():
         warnings.simplefilter("error", NoFaceWarning)  # a face is found: no "no face" warning
-        result = embedder(_photo(bright=True))
+        result = embedder.detect(_photo(bright=True))
     assert result.status == "ok" and result.embedding.shape == (1, 512) and result.embedding.dtype == np.float32
     # The embedding is the recognizer's: mean colour of the aligned face (3 numbers in [-1, 1]) @ W + b.
     colour, residual, *_ = np.linalg.lstsq(REC_W.T, result.embedding[0] - REC_B, rcond=None)
@@ -321,14 +321,14 @@ def test_embedder_runs_the_checked_pack(embedder):
     assert 30 <= x0 < x1 <= 290 and 0 <= y0 < y1 <= 250
 
     with pytest.warns(NoFaceWarning, match="No face"):
-        dark = embedder(_photo(bright=False))
+        dark = embedder.detect(_photo(bright=False))
     assert dark.status == "no_face" and not dark.embedding.any()
 
 
 def test_embedder_with_a_broken_pack_gives_zeros_and_the_reason(tmp_path):
     pack = build_pack(tmp_path / "models" / "antelopev2", rec_dim=128)
     embedder = FaceEmbedder(root=tmp_path)
-    result = embedder(_photo(bright=True), warn=False)
+    result = embedder.detect(_photo(bright=True), warn=False)
     assert result.status == "model_missing" and not result.embedding.any()
     assert result.message == FACE_MODEL_MISSING_WARNING
     assert not embedder.model_status.available and RECOGNIZER in embedder.model_status.message

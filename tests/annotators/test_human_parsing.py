@@ -110,7 +110,7 @@ def test_preprocess_normalises_bgr_and_pads_black():
 
 def test_onnx_parser_warps_logits_back_to_photo(atr_onnx, photo):
     parser = HumanParser.from_pretrained(atr_onnx)
-    result = parser(photo)
+    result = parser.detect(photo)
     h, w = photo.shape[:2]
     assert result.source == "schp-atr-onnx"
     assert result.label_map.shape == (h, w) and result.label_map.dtype == np.uint8
@@ -138,7 +138,7 @@ def test_onnx_parser_lip_dynamic_input(tmp_path, photo):
     _write_onnx(path, 20, None, _grid_logits(20, 4, 5, (473, 473)))
     parser = SCHPOnnxParser(path)
     assert parser.input_size == (473, 473)  # LIP default when the model input is dynamic
-    result = parser(photo[:300, :200].copy())
+    result = parser.detect(photo[:300, :200].copy())
     assert result.source == "schp-lip-onnx"
     assert result.label_map.shape == (300, 200)
     assert result.raw_labels.max() < len(LIP_LABELS)
@@ -211,7 +211,7 @@ def reference(images_dir):
 
 @pytest.fixture(scope="module")
 def coarse_results(coarse_parser, reference):
-    return {name: coarse_parser(ref["image"]) for name, ref in reference.items()}
+    return {name: coarse_parser.detect(ref["image"]) for name, ref in reference.items()}
 
 
 @pytest.mark.parametrize("name", FRONT_VIEWS)
@@ -261,11 +261,11 @@ def test_coarse_back_view_has_hair_but_no_face(coarse_results):
 
 
 def test_coarse_keeps_input_size_and_refuses_empty_photo(coarse_parser, photo):
-    result = coarse_parser(Image.fromarray(photo))  # 420 x 560 PIL: parsed at 512 and resized back
+    result = coarse_parser.detect(Image.fromarray(photo))  # 420 x 560 PIL: parsed at 512 and resized back
     assert result.label_map.shape == photo.shape[:2]
     assert {"face", "upper_garment"} <= set(result.present_regions(50))
     with pytest.raises(NoPersonError):
-        coarse_parser(np.full((256, 256, 3), 128, np.uint8))
+        coarse_parser.detect(np.full((256, 256, 3), 128, np.uint8))
 
 
 def test_overlay_colours_regions_and_keeps_background(reference, coarse_results):

@@ -4,7 +4,7 @@ Public API::
 
     from mcld.annotators.densepose import DensePosePredictor, DensePoseResult
     dp = DensePosePredictor.from_pretrained("R_101_FPN_DL_s1x", device="cuda")
-    res = dp(image_rgb)            # or dp(image_rgb, boxes=np.array([[x0, y0, x1, y1]], np.float32))
+    res = dp.detect(image_rgb)     # or dp.detect(image_rgb, boxes=np.array([[x0, y0, x1, y1]], np.float32))
     iuv = res.to_iuv()             # (H, W, 3) uint8 (I, U*255, V*255), as MCLD's densepose_interface
 
 Submodules: ``ops`` (roi_align, nms, batched_nms), ``config``, ``backbone``,

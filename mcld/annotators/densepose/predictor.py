@@ -6,12 +6,13 @@ detectron2 or torchvision::
 
     from mcld.annotators.densepose import DensePosePredictor
     dp = DensePosePredictor.from_pretrained("R_101_FPN_DL_s1x", device="cuda")
-    res = dp(image_rgb)                 # detector + DensePose
+    res = dp.detect(image_rgb)          # detector + DensePose: DensePoseResult
     iuv = res.to_iuv()                  # (H, W, 3) uint8, (I, U*255, V*255)
+    iuv = dp(image_rgb, output_type="np")  # the same IUV of the best detection
 
 A randomly initialised model (:meth:`DensePosePredictor.tiny`) almost never
 detects anyone, so the app's tiny-weights mode passes a box
-(``dp(image, boxes=...)``), which skips the RPN and box head exactly like
+(``dp.detect(image, boxes=...)``), which skips the RPN and box head exactly like
 detectron2's ``GeneralizedRCNN.inference(..., detected_instances=...)``.
 """
 
@@ -239,8 +240,9 @@ class DensePosePredictor:
     """DensePose R-CNN inference (detectron2 ``DefaultPredictor`` semantics).
 
     Build with :meth:`from_pretrained` (official weights), :meth:`from_config`
-    (any config + state_dict) or :meth:`tiny` (random, tiny). Call with an
-    image; see :meth:`__call__`.
+    (any config + state_dict) or :meth:`tiny` (random, tiny). The annotator
+    contract: :meth:`detect` gives the :class:`DensePoseResult` (boxes, part
+    labels, UV charts); calling it gives MCLD's IUV image of one person.
 
     Args:
         model: The network (weights loaded, eval mode).
@@ -283,7 +285,7 @@ class DensePosePredictor:
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | os.PathLike = "R_101_FPN_DL_s1x",
+        pretrained_model_or_path: str | os.PathLike | None = "R_101_FPN_DL_s1x",
         device: str | torch.device = "cpu",
         *,
         config: DensePoseConfig | str | os.PathLike | None = None,
@@ -294,7 +296,8 @@ class DensePosePredictor:
         """Load official or local DensePose weights.
 
         Args:
-            name_or_path: ``"R_101_FPN_DL_s1x"`` (what MCLD uses) or
+            pretrained_model_or_path: ``"R_101_FPN_DL_s1x"`` (what MCLD uses;
+                also for ``None``) or
                 ``"R_50_FPN_s1x"`` (official URL, cached in ``$MCLD_CACHE`` or
                 ``~/.cache/mcld/densepose``), a local ``.pkl`` / ``.pth`` /
                 ``.safetensors`` file, or a Hub repo id (with ``filename``).
@@ -313,6 +316,7 @@ class DensePosePredictor:
             WeightsNotFoundError: weights not on disk and not downloadable.
             CheckpointError: unreadable or mismatching weights.
         """
+        name_or_path = "R_101_FPN_DL_s1x" if pretrained_model_or_path is None else pretrained_model_or_path
         path = resolve_weights(name_or_path, filename, local_files_only=local_files_only)
         load_path = path
         if convert_to_safetensors and path.suffix.lower() != ".safetensors":
@@ -380,10 +384,48 @@ class DensePosePredictor:
         return arr
 
     # -------------------------------------------------------------------- call
-    @torch.inference_mode()
     def __call__(
         self,
-        image: Image.Image | np.ndarray | str | os.PathLike | bytes,
+        input_image: Image.Image | np.ndarray | str | os.PathLike | bytes,
+        boxes: np.ndarray | None = None,
+        *,
+        index: int = 0,
+        output_type: str = "pil",
+    ):
+        """Annotator contract: MCLD's DensePose IUV image of one person.
+
+        Args:
+            input_image: As :meth:`detect`.
+            boxes: As :meth:`detect`.
+            index: Which detection (0 = highest score; with ``boxes``, their
+                order).
+            output_type: ``"pil"`` or ``"np"``.
+
+        Returns:
+            ``(H, W, 3)`` uint8 IUV of the input's size, channels
+            ``(I, U * 255, V * 255)`` (:meth:`DensePoseResult.to_iuv`; part
+            ids 0..24 in channel 0), PIL RGB image or array; the image MCLD's
+            pose guider takes. For a picture to look at, see
+            :func:`mcld.annotators.densepose.iuv.iuv_to_display`.
+
+        Raises:
+            NoPersonError: no person was found.
+            IndexError: ``index`` out of range.
+            ValueError: malformed ``boxes`` or unknown ``output_type``.
+            InputImageError: unreadable image.
+
+        Source:
+            jqliu09/MCLD ``preprocess_data/densepose_interface.py`` (the IUV).
+        """
+        from ..common import check_output_type, to_output
+
+        check_output_type(output_type)
+        return to_output(self.detect(input_image, boxes).to_iuv(index), output_type)
+
+    @torch.inference_mode()
+    def detect(
+        self,
+        input_image: Image.Image | np.ndarray | str | os.PathLike | bytes,
         boxes: np.ndarray | None = None,
         *,
         return_intermediates: bool = False,
@@ -396,7 +438,7 @@ class DensePosePredictor:
         whole generation) therefore cannot change the IUV map.
 
         Args:
-            image: RGB ``PIL.Image`` / ``(H, W, 3)`` uint8 RGB array, or a file
+            input_image: RGB ``PIL.Image`` / ``(H, W, 3)`` uint8 RGB array, or a file
                 path / bytes (read with :func:`mcld.image_utils.load_image`,
                 no downscaling). Converted to BGR internally like detectron2's
                 ``read_image``.
@@ -425,10 +467,10 @@ class DensePosePredictor:
             else contextlib.nullcontext()
         )
         with no_autocast:
-            return self._predict(image, boxes, return_intermediates)
+            return self._predict(input_image, boxes, return_intermediates)
 
     def _predict(self, image, boxes, return_intermediates: bool) -> DensePoseResult:
-        """Body of :meth:`__call__` (inference mode, autocast off)."""
+        """Body of :meth:`detect` (inference mode, autocast off)."""
         # 1. Input -> normalised BGR batch.
         if isinstance(image, (str, os.PathLike, bytes, bytearray)):
             image = load_image(image, max_side=None)

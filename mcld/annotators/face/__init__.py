@@ -4,8 +4,10 @@ Example:
     >>> from mcld.annotators.face import FaceEmbedder, ensure_face_model
     >>> ensure_face_model().status_line()  # start-up: download + check the pack
     '**Face identity: antelopev2** (from DIAMONIK7777/antelopev2).'
-    >>> result = FaceEmbedder()(photo_rgb)     # zeros + NoFaceWarning if no pack
+    >>> embedder = FaceEmbedder.from_pretrained()  # default places; nothing loaded yet
+    >>> result = embedder.detect(photo_rgb)    # zeros + NoFaceWarning if no pack
     >>> result.embedding.shape, result.status  # (1, 512), "ok" | "no_face" | "model_missing"
+    >>> crop = embedder(photo_rgb)             # (224, 224) PIL face crop (black if none)
 """
 
 from .embedding import (

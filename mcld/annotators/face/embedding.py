@@ -156,7 +156,7 @@ def crop_face(image: np.ndarray, box: Sequence[float], *, scale: float = 1.5, si
     return cv2.resize(out, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
-def detect_face_box_mediapipe(image) -> tuple[np.ndarray, float] | None:
+def detect_face_box_mediapipe(image, detector=None) -> tuple[np.ndarray, float] | None:
     """Largest face box from the face finder (MediaPipe's full-range face
     detector), the same one person detection uses to decide whether a person
     shows a face (:mod:`mcld.annotators.mediapipe_pose`); the cheap fallback
@@ -164,6 +164,11 @@ def detect_face_box_mediapipe(image) -> tuple[np.ndarray, float] | None:
 
     Args:
         image: PIL image or ``(H, W, 3)`` uint8 RGB.
+        detector: The :class:`~mcld.annotators.mediapipe_pose.MediaPipePoseDetector`
+            whose face finder to use. ``None`` builds one for this call and
+            closes it after (its face detection and face mesh graphs are built
+            again each time, about 0.2-0.5 s on a CPU): pass one to call
+            this repeatedly.
 
     Returns:
         ``(box (4,) float32 XYXY pixels clipped to the image, score in
@@ -178,12 +183,19 @@ def detect_face_box_mediapipe(image) -> tuple[np.ndarray, float] | None:
         import mediapipe  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the install
         return None
-    from ..mediapipe_pose import get_default_detector
+    from ..mediapipe_pose import MediaPipePoseDetector
 
     rgb = np.ascontiguousarray(to_numpy_rgb(image))
     h, w = rgb.shape[:2]
+    own = detector is None
+    finder = MediaPipePoseDetector() if own else detector
+    try:
+        faces = finder.find_faces(rgb)
+    finally:
+        if own:
+            finder.close()
     best = None
-    for box, score in get_default_detector().find_faces(rgb):
+    for box, score in faces:
         box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)
         area = float((box[2] - box[0]) * (box[3] - box[1]))
         if best is None or area > best[0]:
@@ -199,6 +211,11 @@ def detect_face_box_mediapipe(image) -> tuple[np.ndarray, float] | None:
 class FaceEmbedder:
     """insightface antelopev2 face-identity embedder (lazy, thread-safe).
 
+    The annotator contract: :meth:`from_pretrained`, :meth:`to`,
+    :meth:`detect` (the :class:`FaceEmbedding`) and ``__call__`` (the face
+    crop image). The insightface models and the MediaPipe face finder used
+    when they are missing live on the instance.
+
     Args:
         root: Where to look for the pack (see :func:`ensure_face_model`).
         repo_id: Hugging Face Hub repo with the pack's ``.onnx`` files
@@ -209,6 +226,9 @@ class FaceEmbedder:
         name: insightface pack name.
         local_files_only: Never download (only local places and the Hub
             cache); default: true when ``HF_HUB_OFFLINE=1``.
+        face_finder: A :class:`~mcld.annotators.mediapipe_pose.MediaPipePoseDetector`
+            whose face finder boxes the face when the pack is missing
+            (display only); ``None``: one of its own, built on first need.
 
     The pack is located (downloaded if needed), checked and loaded on first
     use; a missing or broken pack is not an error: zeros,
@@ -218,7 +238,7 @@ class FaceEmbedder:
         >>> embedder = FaceEmbedder()
         >>> embedder.model_status.available
         True
-        >>> result = embedder(photo_rgb)
+        >>> result = embedder.detect(photo_rgb)
         >>> result.embedding.shape, result.status
         ((1, 512), 'ok')
 
@@ -236,6 +256,7 @@ class FaceEmbedder:
         name: str = "antelopev2",
         *,
         local_files_only: bool | None = None,
+        face_finder=None,
     ):
         self.root = root
         self.repo_id = repo_id
@@ -246,21 +267,29 @@ class FaceEmbedder:
         self._app = None
         self._status: FaceModelStatus | None = None
         self._lock = threading.Lock()
+        self._face_finder = face_finder
 
     @classmethod
-    def from_pretrained(cls, path_or_repo_id: str | os.PathLike, **kwargs) -> "FaceEmbedder":
-        """Embedder from a local directory (if it exists) or a Hub repo id.
+    def from_pretrained(cls, pretrained_model_or_path: str | os.PathLike | None = None, **kwargs) -> "FaceEmbedder":
+        """Embedder from a local pack directory (if it exists) or a Hub repo id.
 
         Args:
-            path_or_repo_id: Pack directory, or a Hub repository id.
+            pretrained_model_or_path: Pack directory, a Hub repository id, or
+                ``None`` for the default places
+                (:func:`~mcld.annotators.face.source.ensure_face_model`:
+                ``$MCLD_INSIGHTFACE_ROOT``, ``~/.insightface``, then the Hub
+                repo ``$MCLD_INSIGHTFACE_REPO`` or ``DIAMONIK7777/antelopev2``).
             **kwargs: Other :class:`FaceEmbedder` arguments.
 
         Returns:
-            :class:`FaceEmbedder` (nothing is loaded yet).
+            :class:`FaceEmbedder` (nothing is loaded yet; a missing pack is
+            reported by :attr:`model_status`, not raised).
         """
-        if Path(path_or_repo_id).expanduser().exists():
-            return cls(root=path_or_repo_id, **kwargs)
-        return cls(repo_id=str(path_or_repo_id), **kwargs)
+        if pretrained_model_or_path is None:
+            return cls(**kwargs)
+        if Path(pretrained_model_or_path).expanduser().exists():
+            return cls(root=pretrained_model_or_path, **kwargs)
+        return cls(repo_id=str(pretrained_model_or_path), **kwargs)
 
     def to(self, device: str) -> "FaceEmbedder":
         """Run on ``"cpu"`` or ``"cuda"`` (CUDA provider first, CPU fallback)."""
@@ -321,11 +350,48 @@ class FaceEmbedder:
         self._app = app
         return app
 
-    def __call__(self, image, *, warn: bool = True) -> FaceEmbedding:
+    def _finder(self):
+        """The MediaPipe face finder of this embedder (built on first need)."""
+        if self._face_finder is None:
+            from ..mediapipe_pose import MediaPipePoseDetector
+
+            self._face_finder = MediaPipePoseDetector()
+        return self._face_finder
+
+    def __call__(self, input_image, *, warn: bool = True, output_type: str = "pil"):
+        """Annotator contract: the face crop of the largest face.
+
+        Args:
+            input_image: PIL image or ``(H, W, 3)`` uint8 RGB photo.
+            warn: Emit :class:`~mcld.errors.NoFaceWarning` when no face (or no
+                model) is found.
+            output_type: ``"pil"`` or ``"np"``.
+
+        Returns:
+            ``(224, 224, 3)`` uint8 RGB square crop around the face (box
+            enlarged 1.5x, as upstream), PIL image or array; all black when no
+            face was found.
+
+        Raises:
+            InputImageError: ``input_image`` is not an image.
+            ValueError: unknown ``output_type``.
+
+        Source:
+            Upstream MCLD ``preprocess_data/face_interface.py`` (the crop);
+            see :meth:`detect`.
+        """
+        from ..common import check_output_type, to_output
+
+        check_output_type(output_type)
+        result = self.detect(input_image, warn=warn)
+        crop = result.face_crop if result.face_crop is not None else np.zeros((224, 224, 3), np.uint8)
+        return to_output(crop, output_type)
+
+    def detect(self, input_image, *, warn: bool = True) -> FaceEmbedding:
         """Embed the largest face of a photo.
 
         Args:
-            image: PIL image or ``(H, W, 3)`` uint8 RGB photo.
+            input_image: PIL image or ``(H, W, 3)`` uint8 RGB photo.
             warn: Emit :class:`~mcld.errors.NoFaceWarning` when zeros are
                 returned.
 
@@ -336,15 +402,19 @@ class FaceEmbedder:
             :attr:`model_status`).
 
         Raises:
-            InputImageError: ``image`` is not an image.
+            InputImageError: ``input_image`` is not an image.
+
+        Source:
+            Upstream MCLD ``prepare_dataset.py`` ``prepare_face`` (largest
+            face, raw embedding, zeros when none).
         """
-        rgb = np.ascontiguousarray(to_numpy_rgb(image))
+        rgb = np.ascontiguousarray(to_numpy_rgb(input_image))
         with self._lock:
             app = self._load()
             faces = None if app is None else app.get(np.ascontiguousarray(rgb[..., ::-1]))
         zeros = np.zeros((1, FACE_EMBEDDING_DIM), np.float32)
         if app is None:
-            fallback = detect_face_box_mediapipe(rgb)
+            fallback = detect_face_box_mediapipe(rgb, self._finder())
             box, score = fallback if fallback is not None else (None, None)
             crop = crop_face(rgb, box) if box is not None else None
             result = FaceEmbedding(zeros, "model_missing", box, score, crop, FACE_MODEL_MISSING_WARNING)
@@ -361,29 +431,28 @@ class FaceEmbedder:
         return result
 
 
-_DEFAULT: FaceEmbedder | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
 def get_face_embedding(image, embedder: FaceEmbedder | None = None) -> FaceEmbedding:
-    """Embed the largest face with the process-wide default :class:`FaceEmbedder`
-    (pack from ``$MCLD_INSIGHTFACE_ROOT``, ``~/.insightface``,
-    ``$MCLD_INSIGHTFACE_REPO`` or the default Hub mirror).
+    """Embed the largest face of a photo (:meth:`FaceEmbedder.detect`).
+
+    Args:
+        image: PIL image or ``(H, W, 3)`` uint8 RGB photo.
+        embedder: The embedder to use. ``None`` builds a :class:`FaceEmbedder`
+            for this one call (pack from ``$MCLD_INSIGHTFACE_ROOT``,
+            ``~/.insightface``, ``$MCLD_INSIGHTFACE_REPO`` or the default Hub
+            mirror): the pack is located, checked and its ONNX models loaded
+            again on every call (seconds), so pass one to call this repeatedly.
 
     Returns:
         :class:`FaceEmbedding` (zeros and a :class:`NoFaceWarning` when the
         pack is missing or broken, or no face is found).
 
+    Raises:
+        InputImageError: ``image`` is not an image.
+
     Source:
         Upstream MCLD ``prepare_dataset.py`` ``prepare_face``.
     """
-    global _DEFAULT
-    if embedder is None:
-        with _DEFAULT_LOCK:
-            if _DEFAULT is None:
-                _DEFAULT = FaceEmbedder()
-            embedder = _DEFAULT
-    return embedder(image)
+    return (embedder if embedder is not None else FaceEmbedder()).detect(image)
 
 
 def load_face_embedding(path: str | os.PathLike) -> FaceEmbedding:

@@ -31,8 +31,9 @@ The same tables as dicts: :data:`ATR_TO_REGION`, :data:`LIP_TO_REGION`.
 Examples:
     >>> from mcld.annotators.human_parsing import HumanParser, draw_parsing_overlay
     >>> parser = HumanParser.from_pretrained()  # SCHP if available, else coarse (warns)
-    >>> result = parser(image_rgb)
+    >>> result = parser.detect(image_rgb)  # ParsingResult
     >>> top = result.mask("upper_garment")  # (H, W) bool
+    >>> parsing_map = parser(image_rgb)  # PIL image, regions in REGION_COLORS
     >>> preview = draw_parsing_overlay(image_rgb, result)  # (H, W, 3) uint8
 """
 

@@ -97,17 +97,74 @@ class MediaPipeCoarseParser:
         self._oval_ids = sorted({i for edge in mp.solutions.face_mesh.FACEMESH_FACE_OVAL for i in edge})
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_or_path=None, **kwargs) -> "MediaPipeCoarseParser":
+        """The coarse parser on the models bundled with ``mediapipe``.
+
+        Args:
+            pretrained_model_or_path: ``None`` or ``"mediapipe-coarse"``
+                (nothing else can be loaded).
+            **kwargs: :class:`MediaPipeCoarseParser` arguments.
+
+        Returns:
+            A new parser (its graphs are built now).
+
+        Raises:
+            ValueError: a model path or repo was given.
+            ImportError: mediapipe is not installed.
+        """
+        if pretrained_model_or_path not in (None, "mediapipe-coarse"):
+            raise ValueError(
+                "The coarse parser runs the models bundled with the mediapipe package; "
+                f"it cannot load {pretrained_model_or_path!r} (pass None)"
+            )
+        return cls(**kwargs)
+
+    def to(self, device) -> "MediaPipeCoarseParser":
+        """Kept for the annotator contract: MediaPipe's legacy graphs run on the CPU.
+
+        Returns:
+            ``self``.
+        """
+        return self
+
     def close(self) -> None:
         """Release the MediaPipe graphs."""
         for graph in (self._segmenter, self._face_mesh):
             graph.close()
         self._detector.close()
 
-    def __call__(self, image_rgb: np.ndarray, person=None) -> ParsingResult:
+    def __call__(self, input_image, person=None, *, output_type: str = "pil"):
+        """Annotator contract: the parsing map, each region in its colour.
+
+        Args:
+            input_image: PIL image or ``(H, W, 3)`` uint8 RGB photo.
+            person: As :meth:`detect`.
+            output_type: ``"pil"`` or ``"np"``.
+
+        Returns:
+            ``(H, W, 3)`` uint8 RGB (:func:`~.draw.colorize_label_map`,
+            background black), PIL image or array, the photo's size.
+
+        Raises:
+            ValueError: unknown ``output_type``; as :meth:`detect`.
+            NoPersonError: as :meth:`detect`.
+
+        Source:
+            See the module docstring.
+        """
+        from ..common import check_output_type, to_output
+        from .draw import colorize_label_map
+
+        check_output_type(output_type)
+        result = self.detect(input_image, person=person)
+        return to_output(colorize_label_map(result.label_map, result.region_names), output_type)
+
+    def detect(self, input_image, person=None) -> ParsingResult:
         """Parse one photo.
 
         Args:
-            image_rgb: ``(H, W, 3)`` ``uint8`` RGB photo.
+            input_image: PIL image or ``(H, W, 3)`` ``uint8`` RGB photo.
             person: The person to parse as detection found them: a
                 :class:`~mcld.annotators.mediapipe_pose.PersonPose` in this
                 image's frame (``image_size == (W, H)``) with its BlazePose
@@ -118,15 +175,20 @@ class MediaPipeCoarseParser:
             ``source == "mediapipe-coarse"``, ``raw_labels`` ``None``.
 
         Raises:
-            ValueError: bad image array, or ``person`` from another frame.
+            InputImageError: ``input_image`` is not an image.
+            ValueError: ``person`` from another frame.
             NoPersonError: no ``person`` given and detection finds nobody
                 (the same error and message as
                 :func:`~mcld.annotators.mediapipe_pose.detect_people`).
+
+        Source:
+            See the module docstring.
         """
         import cv2
 
-        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-            raise ValueError(f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}")
+        from ...image_utils import to_numpy_rgb
+
+        image_rgb = np.ascontiguousarray(to_numpy_rgb(input_image))
         h, w = image_rgb.shape[:2]
         if person is not None and tuple(int(v) for v in person.image_size) != (w, h):
             raise ValueError(f"person was detected in a {tuple(person.image_size)} image, but the image is {(w, h)}")
@@ -137,7 +199,7 @@ class MediaPipeCoarseParser:
         small = np.ascontiguousarray(small)
         if person is None or person.blazepose is None:
             # The same person decision as detection (raises its NoPersonError).
-            people = self._detector.detect_people(image_rgb)
+            people = self._detector.detect(image_rgb)
             person = max(people, key=lambda p: float((p.box[2] - p.box[0]) * (p.box[3] - p.box[1])))
         with self._lock:
             seg = self._segmenter.process(small).segmentation_mask

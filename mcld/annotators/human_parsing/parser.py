@@ -28,17 +28,25 @@ DEFAULT_FILENAME = "humanparsing/parsing_atr.onnx"
 class HumanParser:
     """Human parser producing the shared region label map.
 
-    Build it with :meth:`from_pretrained`; calling it parses one photo.
+    Build it with :meth:`from_pretrained`. The annotator contract:
+    :meth:`detect` parses one photo into a :class:`ParsingResult`; calling it
+    returns the colour-coded parsing map image.
 
     Args:
-        backend: A callable ``(H, W, 3) uint8 RGB -> ParsingResult``
-            (:class:`SCHPOnnxParser` or :class:`MediaPipeCoarseParser`).
+        backend: :class:`SCHPOnnxParser` or :class:`MediaPipeCoarseParser`
+            (anything with ``detect(image) -> ParsingResult``), or a plain
+            callable ``(H, W, 3) uint8 RGB -> ParsingResult``.
 
     Examples:
         >>> parser = HumanParser.from_pretrained()  # SCHP if downloadable, else coarse (warns)
-        >>> result = parser(image_rgb)
+        >>> result = parser.detect(image_rgb)
         >>> result.mask("upper_garment").shape == image_rgb.shape[:2]
         True
+        >>> parser(image_rgb, output_type="np").shape  # colour-coded regions
+        (H, W, 3)
+
+    Source:
+        Our own front end; the backends cite theirs.
     """
 
     def __init__(self, backend):
@@ -52,7 +60,7 @@ class HumanParser:
     @classmethod
     def from_pretrained(
         cls,
-        path_or_repo: str | Path | None = None,
+        pretrained_model_or_path: str | Path | None = None,
         filename: str | None = None,
         *,
         label_set: str | None = None,
@@ -63,7 +71,7 @@ class HumanParser:
         """Load SCHP ONNX weights, falling back to the coarse MediaPipe parser.
 
         Args:
-            path_or_repo: A local ``.onnx`` file, a local folder holding
+            pretrained_model_or_path: A local ``.onnx`` file, a local folder holding
                 ``filename``, a Hub repo id, ``"mediapipe-coarse"`` to ask
                 for the fallback directly, or ``None`` for
                 :data:`DEFAULT_REPO_ID`.
@@ -86,6 +94,7 @@ class HumanParser:
                 weights that cannot be downloaded while ``fallback`` is off.
             CheckpointError: the ONNX file exists but cannot be loaded.
         """
+        path_or_repo = pretrained_model_or_path
         if path_or_repo == "mediapipe-coarse":
             return cls(MediaPipeCoarseParser())
         filename = filename or DEFAULT_FILENAME
@@ -119,7 +128,35 @@ class HumanParser:
         """
         return self
 
-    def __call__(self, input_image: ImageInput, person=None) -> ParsingResult:
+    def __call__(self, input_image: ImageInput, person=None, *, output_type: str = "pil"):
+        """Annotator contract: the parsing map, each region in its colour.
+
+        Args:
+            input_image: As :meth:`detect`.
+            person: As :meth:`detect`.
+            output_type: ``"pil"`` or ``"np"``.
+
+        Returns:
+            ``(H, W, 3)`` uint8 RGB (:func:`~.draw.colorize_label_map`:
+            :data:`~.regions.REGION_COLORS`, background black), PIL image or
+            array, the input's size. For the overlay on the photo use
+            :func:`~.draw.draw_parsing_overlay` on :meth:`detect`'s result.
+
+        Raises:
+            ValueError: unknown ``output_type``.
+            InputImageError, NoPersonError, CheckpointError: as :meth:`detect`.
+
+        Source:
+            Our own.
+        """
+        from ..common import check_output_type, to_output
+        from .draw import colorize_label_map
+
+        check_output_type(output_type)
+        result = self.detect(input_image, person=person)
+        return to_output(colorize_label_map(result.label_map, result.region_names), output_type)
+
+    def detect(self, input_image: ImageInput, person=None) -> ParsingResult:
         """Parse one photo into regions.
 
         Args:
@@ -142,21 +179,26 @@ class HumanParser:
             NoPersonError: the coarse parser finds no person (only without
                 ``person``; the same decision as detection).
             CheckpointError: the ONNX model gives unusable outputs.
+
+        Source:
+            The backend's (:class:`SCHPOnnxParser`, :class:`MediaPipeCoarseParser`).
         """
         if isinstance(input_image, np.ndarray) and input_image.dtype == np.uint8 and input_image.ndim == 3 and input_image.shape[2] == 3:
             image = np.ascontiguousarray(input_image)
         else:
             image = to_numpy_rgb(load_image(input_image, max_side=None))
         if person is not None and isinstance(self.backend, MediaPipeCoarseParser):
-            return self.backend(image, person=person)
-        return self.backend(image)
+            return self.backend.detect(image, person=person)
+        detect = getattr(self.backend, "detect", None)
+        return detect(image) if callable(detect) else self.backend(image)
 
 
 def parse_person(parser, image: np.ndarray, person=None) -> ParsingResult:
     """Parse a person crop with detection's person decision.
 
     Args:
-        parser: A :class:`HumanParser`, :class:`MediaPipeCoarseParser` or any
+        parser: A :class:`HumanParser`, :class:`MediaPipeCoarseParser`,
+            :class:`SCHPOnnxParser` (their :meth:`HumanParser.detect`), or any
             ``(H, W, 3) uint8 -> ParsingResult`` callable.
         image: ``(H, W, 3)`` uint8 RGB image (e.g. a person crop).
         person: The :class:`~mcld.annotators.mediapipe_pose.PersonPose` of
@@ -173,7 +215,9 @@ def parse_person(parser, image: np.ndarray, person=None) -> ParsingResult:
         Our own.
     """
     if person is not None and isinstance(parser, (HumanParser, MediaPipeCoarseParser)):
-        return parser(image, person=person)
+        return parser.detect(image, person=person)
+    if isinstance(parser, (HumanParser, MediaPipeCoarseParser, SCHPOnnxParser)):
+        return parser.detect(image)
     return parser(image)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CheckpointError
+from ...image_utils import to_numpy_rgb
 from .regions import LABEL_SETS, ParsingResult, labels_to_regions
 
 __all__ = ["SCHP_MEAN_BGR", "SCHP_STD_BGR", "schp_affine", "schp_preprocess", "SCHPOnnxParser"]
@@ -222,11 +223,66 @@ class SCHPOnnxParser:
             detail=f"output shapes {[o.shape for o in outputs]}",
         )
 
-    def __call__(self, image_rgb: np.ndarray) -> ParsingResult:
+    @classmethod
+    def from_pretrained(cls, pretrained_model_or_path: str | Path | None = None, **kwargs) -> "SCHPOnnxParser":
+        """The SCHP backend from a local ``.onnx``/folder or a Hub repo (no fallback).
+
+        Args:
+            pretrained_model_or_path: As :meth:`HumanParser.from_pretrained`
+                takes it (``None``: ``yisol/IDM-VTON``,
+                ``humanparsing/parsing_atr.onnx``).
+            **kwargs: ``filename``, ``label_set``, ``cache_dir``, ``providers``.
+
+        Returns:
+            A loaded :class:`SCHPOnnxParser`.
+
+        Raises:
+            WeightsNotFoundError: the weights are neither local nor downloadable.
+            CheckpointError: the file is not a loadable ONNX model.
+        """
+        from .parser import HumanParser
+
+        return HumanParser.from_pretrained(pretrained_model_or_path, fallback=False, **kwargs).backend
+
+    def to(self, device) -> "SCHPOnnxParser":
+        """Kept for the annotator contract: the session keeps its providers
+        (choose them with ``providers=``).
+
+        Returns:
+            ``self``.
+        """
+        return self
+
+    def __call__(self, input_image, *, output_type: str = "pil"):
+        """Annotator contract: the parsing map, each region in its colour.
+
+        Args:
+            input_image: PIL image or ``(H, W, 3)`` uint8 RGB photo.
+            output_type: ``"pil"`` or ``"np"``.
+
+        Returns:
+            ``(H, W, 3)`` uint8 RGB (:func:`~.draw.colorize_label_map`,
+            background black), PIL image or array, the photo's size.
+
+        Raises:
+            ValueError: unknown ``output_type``.
+            CheckpointError: as :meth:`detect`.
+
+        Source:
+            See :meth:`detect`.
+        """
+        from ..common import check_output_type, to_output
+        from .draw import colorize_label_map
+
+        check_output_type(output_type)
+        result = self.detect(input_image)
+        return to_output(colorize_label_map(result.label_map, result.region_names), output_type)
+
+    def detect(self, input_image) -> ParsingResult:
         """Parse one photo.
 
         Args:
-            image_rgb: ``(H, W, 3)`` ``uint8`` RGB photo.
+            input_image: PIL image or ``(H, W, 3)`` ``uint8`` RGB photo.
 
         Returns:
             :class:`ParsingResult` with ``label_map`` and ``raw_labels`` of
@@ -234,9 +290,14 @@ class SCHPOnnxParser:
             ``"schp-lip-onnx"``.
 
         Raises:
-            ValueError: bad image array.
+            InputImageError: ``input_image`` is not an image.
             CheckpointError: the model output has no 18- or 20-channel logits.
+
+        Source:
+            GoGoDuck912/Self-Correction-Human-Parsing ``simple_extractor.py``
+            (warp, network, warp back, argmax), reimplemented on onnxruntime.
         """
+        image_rgb = np.ascontiguousarray(to_numpy_rgb(input_image))
         image_size = image_rgb.shape[:2]
         tensor, matrix = schp_preprocess(image_rgb, self.input_size)
         with self._lock:

@@ -1,17 +1,19 @@
 """MediaPipe body pose for the pose picker: several people, COCO-18 keypoints.
 
-Detect with :func:`detect_people` (or :class:`MediaPipePoseDetector`), draw with
+Detect with :meth:`MediaPipePoseDetector.detect` (or :func:`detect_people`,
+which builds a detector per call), draw with
 :func:`draw_openpose` / :func:`draw_pose_overlay`, pick with
 :func:`pick_person`, edit with :func:`mirror_pose` and :func:`align_pose`.
 MediaPipe is imported lazily; its graphs are built on first use.
 
 Example:
-    >>> from mcld.annotators.mediapipe_pose import detect_people, draw_openpose
-    >>> people = detect_people(photo)           # sorted left to right
+    >>> from mcld.annotators.mediapipe_pose import MediaPipePoseDetector, draw_openpose
+    >>> detector = MediaPipePoseDetector.from_pretrained()  # bundled models
+    >>> people = detector.detect(photo)         # sorted left to right
     >>> skeleton = draw_openpose((512, 512), people[0])
 """
 
-from .detect import MediaPipePoseDetector, detect_people, get_default_detector, pick_person
+from .detect import MediaPipePoseDetector, detect_people, pick_person
 from .draw import OPENPOSE_COLORS, OPENPOSE_LIMBS, draw_openpose, draw_pose_overlay
 from .keypoints import (
     BLAZEPOSE_FLIP_PAIRS,
@@ -31,7 +33,6 @@ from .ops import align_pose, mirror_affine, mirror_pose, torso_anchor, transform
 __all__ = [
     "MediaPipePoseDetector",
     "detect_people",
-    "get_default_detector",
     "pick_person",
     "draw_openpose",
     "draw_pose_overlay",

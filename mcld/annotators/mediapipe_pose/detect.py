@@ -49,7 +49,7 @@ from ...errors import NoPersonError
 from ...image_utils import to_numpy_rgb
 from .keypoints import FACE_KEYPOINTS, FEET_OUT_OF_FRAME_NOTE, NO_FACE_NOTE, PersonPose, blazepose_to_coco18
 
-__all__ = ["MediaPipePoseDetector", "detect_people", "pick_person", "get_default_detector"]
+__all__ = ["MediaPipePoseDetector", "detect_people", "pick_person"]
 
 _LIMBS = np.arange(2, 14)  # shoulders .. ankles in COCO-18
 _BLAZE_FACE = np.arange(0, 11)  # nose, eyes, ears, mouth in BlazePose
@@ -67,7 +67,13 @@ def _import_mediapipe():
 
 
 class MediaPipePoseDetector:
-    """Owns the MediaPipe graphs (built lazily on first use, reused after).
+    """Multi-person MediaPipe pose annotator; owns its MediaPipe graphs
+    (built lazily on first use, reused after, freed by :meth:`close`).
+
+    The annotator contract (as every annotator of :mod:`mcld.annotators`):
+    :meth:`from_pretrained` (the models bundled with the ``mediapipe``
+    package), :meth:`to`, :meth:`detect` (a list of :class:`PersonPose`) and
+    ``__call__`` (the OpenPose skeleton image).
 
     Args:
         min_detection_confidence: Passed to the Pose and FaceDetection graphs.
@@ -75,7 +81,7 @@ class MediaPipePoseDetector:
             dropped.
 
     Graph calls are serialised with a lock (MediaPipe graphs are not
-    thread-safe). Call :meth:`close` to free them.
+    thread-safe). Nothing is shared between instances.
 
     Source:
         MediaPipe legacy solutions API (``mp.solutions.pose``,
@@ -91,6 +97,39 @@ class MediaPipePoseDetector:
         self._mesh = None
         self._near_faces = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_or_path=None, **kwargs) -> "MediaPipePoseDetector":
+        """The detector on the models bundled with ``mediapipe`` (nothing to fetch).
+
+        Args:
+            pretrained_model_or_path: Must be ``None`` (or ``"mediapipe"``):
+                the legacy solutions load only their bundled ``.tflite`` files.
+            **kwargs: :class:`MediaPipePoseDetector` arguments.
+
+        Returns:
+            A new detector (graphs built on first use).
+
+        Raises:
+            ValueError: a model path or repo was given.
+        """
+        if pretrained_model_or_path not in (None, "mediapipe"):
+            raise ValueError(
+                "MediaPipe pose runs the models bundled with the mediapipe package; "
+                f"it cannot load {pretrained_model_or_path!r} (pass None)"
+            )
+        return cls(**kwargs)
+
+    def to(self, device) -> "MediaPipePoseDetector":
+        """Kept for the annotator contract: MediaPipe's legacy graphs run on the CPU.
+
+        Args:
+            device: Any device name (``"cpu"``, ``"cuda"``); ignored.
+
+        Returns:
+            ``self``.
+        """
+        return self
 
     # -- graphs -------------------------------------------------------------
     def _get_pose(self):
@@ -273,25 +312,29 @@ class MediaPipePoseDetector:
         """
         from PIL import Image
 
+        from ..common import check_output_type, to_output
         from .draw import draw_openpose
 
-        if output_type not in ("pil", "np"):
-            raise ValueError(f"output_type must be 'pil' or 'np', got {output_type!r}")
+        check_output_type(output_type)
         rgb = to_numpy_rgb(input_image)
         h, w = rgb.shape[:2]
         k = detect_resolution / min(h, w)
         small = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * k)), max(1, round(h * k))), Image.BILINEAR))
-        people = self.detect_people(small)
+        people = self.detect(small)
         k = image_resolution / min(h, w)
         canvas = draw_openpose((max(1, round(w * k)), max(1, round(h * k))), people)
-        return Image.fromarray(canvas) if output_type == "pil" else canvas
+        return to_output(canvas, output_type)
 
     # -- main entry ----------------------------------------------------------
     def detect_people(self, image, *, max_people: int = 8) -> list[PersonPose]:
+        """Same as :meth:`detect` (the older name, kept for existing callers)."""
+        return self.detect(image, max_people=max_people)
+
+    def detect(self, input_image, *, max_people: int = 8) -> list[PersonPose]:
         """Find every person in a photo and estimate their COCO-18 pose.
 
         Args:
-            image: PIL image or ``(H, W, 3)`` uint8 RGB array (any size; use
+            input_image: PIL image or ``(H, W, 3)`` uint8 RGB array (any size; use
                 :func:`mcld.image_utils.load_image` for uploads).
             max_people: Keep at most this many people (highest scores).
 
@@ -301,9 +344,13 @@ class MediaPipePoseDetector:
 
         Raises:
             NoPersonError: nobody was found.
-            InputImageError: ``image`` is not an image.
+            InputImageError: ``input_image`` is not an image.
+
+        Source:
+            Our own proposal-then-pose scheme (module docstring) around
+            MediaPipe BlazePose (Bazarevsky et al., 2020, arXiv:2006.10204).
         """
-        rgb = np.ascontiguousarray(to_numpy_rgb(image))
+        rgb = np.ascontiguousarray(to_numpy_rgb(input_image))
         h, w = rgb.shape[:2]
         prob = self.segment(rgb)
         mask = prob > 0.5
@@ -564,25 +611,16 @@ def _finish_person(pose: PersonPose) -> None:
     pose.notes = notes
 
 
-_DEFAULT: MediaPipePoseDetector | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
-def get_default_detector() -> MediaPipePoseDetector:
-    """The process-wide :class:`MediaPipePoseDetector` (built on first call)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = MediaPipePoseDetector()
-        return _DEFAULT
-
-
 def detect_people(image, *, detector: MediaPipePoseDetector | None = None, max_people: int = 8) -> list[PersonPose]:
     """Find every person in a photo: COCO-18 keypoints, box and score each.
 
     Args:
         image: PIL image or ``(H, W, 3)`` uint8 RGB array.
-        detector: Graphs to use; default :func:`get_default_detector`.
+        detector: Graphs to use. ``None`` builds a
+            :class:`MediaPipePoseDetector` for this call and closes it after:
+            the graphs are built again every time (about 0.3-1 s on a CPU), so
+            callers that detect more than once should own a detector and pass
+            it (as :class:`mcld.pose_transfer.PoseTransfer` does).
         max_people: Keep at most this many people.
 
     Returns:
@@ -598,7 +636,13 @@ def detect_people(image, *, detector: MediaPipePoseDetector | None = None, max_p
         Our own proposal-then-pose scheme around MediaPipe BlazePose
         (Bazarevsky et al., 2020, arXiv:2006.10204).
     """
-    return (detector or get_default_detector()).detect_people(image, max_people=max_people)
+    if detector is not None:
+        return detector.detect(image, max_people=max_people)
+    own = MediaPipePoseDetector()
+    try:
+        return own.detect(image, max_people=max_people)
+    finally:
+        own.close()
 
 
 def pick_person(people: list[PersonPose], x: float, y: float) -> int:

@@ -1,12 +1,15 @@
 """UV texture maps for MCLD's ReferenceNet: photo + DensePose IUV -> SMPL UV.
 
 Example:
-    >>> from mcld.annotators.uv_texture import build_uv_texture, ensure_texture_template
+    >>> from mcld.annotators.uv_texture import UVTextureBuilder, build_uv_texture, ensure_texture_template
     >>> ensure_texture_template()                # start-up: fetch upstream's template once
     >>> tex = build_uv_texture(photo_rgb, iuv)   # iuv: (H, W, 3) uint8 (I, U*255, V*255)
     >>> tex.texture.shape, tex.approximate       # (512, 512, 3) uint8 RGB; False with the template
+    >>> builder = UVTextureBuilder.from_pretrained()  # the annotator: template kept on the instance
+    >>> builder(photo_rgb, iuv).size, builder.detect(photo_rgb, iuv).approximate  # ((512, 512), False)
 """
 
+from .builder import UVTextureBuilder
 from .fidelity import compare_textures
 from .template import (
     APPROXIMATE_TEXTURE_NOTE,
@@ -42,6 +45,7 @@ __all__ = [
     "TEXTURE_TEMPLATE_URL",
     "TextureTemplate",
     "UVTexture",
+    "UVTextureBuilder",
     "atlas_to_grid",
     "atlas_to_smpl_uv",
     "build_uv_texture",

@@ -192,6 +192,8 @@ def ensure_texture_template(
         return target
 
 
+# Memoises the decoded template masks (a read-only data table keyed by the
+# file's path, mtime and size); it holds no model, so it may stay at module level.
 @functools.lru_cache(maxsize=4)
 def _decode_cached(path: str, mtime_ns: int, size: int) -> np.ndarray:
     import cv2

