@@ -39,6 +39,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import defaults
 from .errors import MCLDError
 
 __all__ = ["main", "build_parser", "upstream_result_name"]
@@ -51,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--tiny", action="store_true", help="tiny random weights (offline smoke test; not a real result)")
-        sp.add_argument("--tiny-model-size", type=int, default=256, help="sampling size of --tiny (default 256)")
+        sp.add_argument(
+            "--tiny-model-size", type=int, default=defaults.TINY_MODEL_SIZE,
+            help=f"sampling size of --tiny (default {defaults.TINY_MODEL_SIZE})",
+        )  # fmt: skip
         sp.add_argument("--weights", default="Lotior/mcld", help="Hub repo id or folder with the MCLD .pth files")
         sp.add_argument("--vae", default="stabilityai/sd-vae-ft-mse")
         sp.add_argument("--image-encoder", default="lambdalabs/sd-image-variations-diffusers")
@@ -59,11 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
 
     def common(sp: argparse.ArgumentParser, sizes=("512x352", "256x176", "512x512")) -> None:
-        sp.add_argument("--steps", type=int, default=20, help="DDIM steps (default 20, as upstream)")
-        sp.add_argument("--guidance", type=float, default=3.5, help="classifier-free guidance scale (default 3.5)")
-        sp.add_argument("--seed", type=int, default=42, help="noise seed (default 42)")
-        sp.add_argument("--scheduler", default="ddim", help="ddim (upstream), dpm++2m, euler or unipc")
-        sp.add_argument("--size", choices=list(sizes), default=sizes[0], help="saved size")
+        sp.add_argument(
+            "--steps", type=int, default=defaults.NUM_INFERENCE_STEPS,
+            help=f"DDIM steps (default {defaults.NUM_INFERENCE_STEPS}, as upstream)",
+        )  # fmt: skip
+        sp.add_argument(
+            "--guidance", type=float, default=defaults.GUIDANCE_SCALE,
+            help=f"classifier-free guidance scale (default {defaults.GUIDANCE_SCALE})",
+        )  # fmt: skip
+        sp.add_argument("--seed", type=int, default=defaults.SEED, help=f"noise seed (default {defaults.SEED})")
+        sp.add_argument("--scheduler", default=defaults.SCHEDULER, help="ddim (upstream), dpm++2m, euler or unipc")
+        sp.add_argument("--size", choices=list(sizes), default=defaults.OUTPUT_SIZE, help="saved size")
         model_args(sp)
 
     g = sub.add_parser("generate", help="one source photo + one target-pose photo -> one image")
