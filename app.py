@@ -298,9 +298,6 @@ def _people(path: str | None):
     The last few files are cached (by path, size and mtime): preview, click,
     parse and generate of one upload run MediaPipe once.
     """
-    from mcld.annotators.mediapipe_pose import detect_people
-    from mcld.image_utils import load_image
-
     try:
         stat = os.stat(path)
         key = (str(path), stat.st_size, stat.st_mtime_ns)
@@ -310,8 +307,7 @@ def _people(path: str | None):
         if key in _PEOPLE_CACHE:
             _PEOPLE_CACHE.move_to_end(key)
             return _PEOPLE_CACHE[key]
-    photo = load_image(path)
-    found = (photo, detect_people(np.asarray(photo)))
+    found = get_locator().detect_people(path)  # the locator's own MediaPipe graphs, built once
     if key is not None:
         with _PEOPLE_LOCK:
             _PEOPLE_CACHE[key] = found
