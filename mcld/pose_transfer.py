@@ -39,6 +39,18 @@ import numpy as np
 from PIL import Image
 
 from . import defaults
+from .conditions import (
+    CROP_SIZE,
+    GenerationResult,
+    Job,
+    Note,
+    PersonCrop,
+    SamplingSettings,
+    SourceConditions,
+    TargetConditions,
+    as_note,
+    check_sampling_args,
+)
 from .errors import NoPersonError
 from .image_utils import ImageInput, load_image
 
@@ -52,6 +64,9 @@ __all__ = [
     "SourceConditions",
     "TargetConditions",
     "GenerationResult",
+    "Job",
+    "Note",
+    "SamplingSettings",
     "PoseTransfer",
     "check_sampling_args",
     "mirror_iuv",
@@ -59,9 +74,6 @@ __all__ = [
     "iuv_to_pipeline_image",
     "iuv_to_display",
 ]
-
-#: ``(width, height)`` of the person crop every condition lives in (176:256 x 2).
-CROP_SIZE = (352, 512)
 
 #: Moved to :mod:`mcld.annotators.densepose.iuv` and importable from here
 #: (imported on first use, so that importing this module stays light).
@@ -103,163 +115,6 @@ def smpl_uv_part_map(out_size: int = 512) -> np.ndarray:
 
     atlas = np.broadcast_to(np.arange(1, 25, dtype=np.uint8)[:, None, None], (24, 200, 200))
     return atlas_to_smpl_uv(np.ascontiguousarray(atlas), out_size)
-
-
-@dataclass
-class PersonCrop:
-    """One person of a photo, cropped: the conditions' CPU half (no DensePose).
-
-    Made by :meth:`PoseTransfer.locate_person` (MediaPipe, or people detected
-    earlier, then the person crop); :meth:`PoseTransfer.prepare_source` and
-    :meth:`PoseTransfer.prepare_target` take it in place of a photo and only
-    add the DensePose IUV (and, for a source, the texture and face). This is
-    how the Space keeps MediaPipe outside its GPU function.
-
-    Attributes:
-        photo: The loaded photo (RGB PIL, at most 1024 px on the long side).
-        people: Every person found in ``photo``.
-        person_index: Which of ``people`` is cropped.
-        crop: ``(512, 352, 3)`` uint8 RGB person crop (176:256 aspect).
-        crop_info: :class:`mcld.person_crop.CropInfo`, photo -> crop pixels.
-        pose: The person's pose in crop pixels.
-        warnings: Messages for the user (several people, lying down, ...).
-        notes: What the photo shows of the chosen person, for the user: the
-            person's :attr:`~mcld.annotators.mediapipe_pose.PersonPose.notes`
-            (``FEET_OUT_OF_FRAME_NOTE``, ``NO_FACE_NOTE`` of
-            :mod:`mcld.annotators.mediapipe_pose`); not repeated in ``warnings``.
-    """
-
-    photo: Image.Image
-    people: list
-    person_index: int
-    crop: np.ndarray
-    crop_info: Any
-    pose: Any
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SourceConditions:
-    """Everything MCLD takes from the source photo (all in the crop frame).
-
-    Attributes:
-        photo: The loaded photo (RGB PIL, at most 1024 px on the long side).
-        people: Every person MediaPipe found in ``photo``.
-        person_index: Which of ``people`` is the source person.
-        crop: ``(512, 352, 3)`` uint8 RGB person crop (176:256 aspect).
-        crop_info: :class:`mcld.person_crop.CropInfo`, photo -> crop pixels.
-        pose: The person's pose in crop pixels.
-        iuv: ``(512, 352, 3)`` uint8 DensePose IUV ``(I, U*255, V*255)``.
-        texture: ``(512, 512, 3)`` uint8 RGB SMPL-UV texture map.
-        face_embeds: ``(1, 512)`` float32 raw insightface embedding (zeros
-            when ``face_status != "ok"``).
-        face_status: ``"ok"``, ``"no_face"`` or ``"model_missing"``.
-        face_crop: ``(h, w, 3)`` uint8 RGB face crop for display, or ``None``.
-        warnings: Messages for the user (several people, no face, ...).
-        texture_fill: How the texture's holes were filled: ``"upstream"``
-            (upstream MCLD's rule) or ``"clean"``
-            (:data:`mcld.annotators.uv_texture.TEXTURE_FILLS`).
-        texture_approximate: True when ``"upstream"`` ran without upstream's
-            template (not fetched): the texture is then not upstream's, and
-            ``warnings`` says so.
-    """
-
-    photo: Image.Image
-    people: list
-    person_index: int
-    crop: np.ndarray
-    crop_info: Any
-    pose: Any
-    iuv: np.ndarray
-    texture: np.ndarray
-    face_embeds: np.ndarray
-    face_status: str
-    face_crop: np.ndarray | None
-    warnings: list[str] = field(default_factory=list)
-    texture_fill: str = "upstream"
-    texture_approximate: bool = False
-
-    def skeleton(self) -> np.ndarray:
-        """``(512, 352, 3)`` uint8: the source skeleton over the crop."""
-        from .annotators.mediapipe_pose import draw_pose_overlay
-
-        return draw_pose_overlay(self.crop, [self.pose])
-
-
-@dataclass
-class TargetConditions:
-    """The target pose as the pose guider reads it (crop frame).
-
-    Attributes:
-        photo: The loaded target photo, or ``None`` for a pose without one.
-        people: Every person found in ``photo``.
-        person_index: The chosen person.
-        pose: Target pose in crop pixels (after mirror / align).
-        iuv: ``(512, 352, 3)`` uint8 IUV ``(I, U*255, V*255)`` after mirror /
-            align.
-        mirrored: Whether the pose was mirrored.
-        aligned: Whether it was aligned to the source person.
-        warnings: Messages for the user.
-    """
-
-    photo: Image.Image | None
-    people: list
-    person_index: int
-    pose: Any
-    iuv: np.ndarray
-    mirrored: bool = False
-    aligned: bool = False
-    warnings: list[str] = field(default_factory=list)
-
-    def skeleton(self, size: tuple[int, int] = CROP_SIZE) -> np.ndarray:
-        """``(H, W, 3)`` uint8 OpenPose skeleton on black, crop frame."""
-        from .annotators.mediapipe_pose import draw_openpose
-
-        return draw_openpose(size, [self.pose])
-
-
-@dataclass
-class GenerationResult:
-    """One generated image with the conditions and settings that made it.
-
-    Attributes:
-        image_512x352: RGB PIL, 352 wide x 512 high (upstream's 512 output).
-        image_256x176: RGB PIL, 176 x 256.
-        image_512: RGB PIL, the raw 512x512 model output.
-        settings: Everything needed to reproduce it (steps, guidance, seed,
-            scheduler, weights, mode); ``settings["face_model"]`` is the face
-            model's :meth:`~mcld.annotators.face.FaceModelStatus.as_dict`.
-        timings: Seconds per stage.
-        notes: Sentences for the user about how it was made: with no face
-            model, :data:`mcld.annotators.face.FACE_MODEL_MISSING_WARNING`.
-    """
-
-    image_512x352: Image.Image
-    image_256x176: Image.Image
-    image_512: Image.Image
-    settings: dict
-    timings: dict = field(default_factory=dict)
-    notes: list = field(default_factory=list)
-
-
-def check_sampling_args(num_inference_steps: int, guidance_scale: float, seed: int) -> None:
-    """Validate the sampling settings a visitor can change.
-
-    Args:
-        num_inference_steps: DDIM steps, 1..100.
-        guidance_scale: Classifier-free guidance scale, 0..20.
-        seed: Noise seed, 0..2**63-1.
-
-    Raises:
-        ValueError: a value is out of range (the message names it).
-    """
-    if not 1 <= int(num_inference_steps) <= 100:
-        raise ValueError(f"num_inference_steps must be in 1..100, got {num_inference_steps}")
-    if not 0.0 <= float(guidance_scale) <= 20.0:
-        raise ValueError(f"guidance_scale must be in 0..20, got {guidance_scale}")
-    if not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must be in 0..2**63-1, got {seed}")
 
 
 def _largest(people: Sequence) -> int:
