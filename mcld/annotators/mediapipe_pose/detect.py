@@ -309,6 +309,10 @@ class MediaPipePoseDetector:
         Raises:
             NoPersonError: nobody was found.
             ValueError: unknown ``output_type``.
+
+        Source:
+            huggingface/controlnet_aux ``open_pose/__init__.py``
+            (``detect_resolution`` / ``image_resolution`` / ``output_type``).
         """
         from PIL import Image
 
