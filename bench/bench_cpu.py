@@ -120,11 +120,11 @@ def bench_parsing(photos, runs: int) -> Dict[str, Any]:
     per_photo, skipped = {}, []
     for name, image in photos:
         try:
-            parser(image)
+            parser.detect(image)
         except NoPersonError:
             skipped.append(name)
             continue
-        per_photo[name] = _median_time(lambda image=image: parser(image), runs)["median_s"]
+        per_photo[name] = _median_time(lambda image=image: parser.detect(image), runs)["median_s"]
     parser.close()
     return {"build_s": build, "per_photo_s": per_photo, "skipped_no_person": skipped,
             "median_s": statistics.median(per_photo.values()) if per_photo else None}
@@ -142,7 +142,7 @@ def bench_texture(photos, runs: int) -> Dict[str, Any]:
     for name, image in photos:
         h, w = image.shape[:2]
         box = np.array([[0.05 * w, 0.05 * h, 0.95 * w, 0.95 * h]], np.float32)
-        iuv = densepose(image, boxes=box).to_iuv(0)
+        iuv = densepose.detect(image, boxes=box).to_iuv(0)
         coverage[name] = float((iuv[..., 0] > 0).mean())
         if not first_done:
             build_uv_texture(image, iuv)  # mapping tables, once per process

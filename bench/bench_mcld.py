@@ -278,7 +278,7 @@ def run_once(pipe, densepose, inputs, args, mode: str, timer: StageTimer):
     _sync(device)
     start = time.perf_counter()
     with timer.stage("densepose"):
-        dp = densepose(inputs["target"], boxes=inputs["target_box"])
+        dp = densepose.detect(inputs["target"], boxes=inputs["target_box"])
     target_iuv = iuv_image(dp, inputs["target"].shape)
     with timer.stage("pipeline"):
         out = pipe(
@@ -343,7 +343,7 @@ def bench_densepose_detector(densepose, inputs, args) -> Dict[str, Any]:
             det = model.detect(features, (h, w))
             _sync(device)
             t2 = time.perf_counter()
-            result = densepose(inputs["target"])
+            result = densepose.detect(inputs["target"])
             _sync(device)
             t3 = time.perf_counter()
             if i >= args.warmup:
@@ -418,7 +418,7 @@ def count_flops(args) -> Dict[str, Any]:
     config = TINY_DENSEPOSE if args.tiny else DensePoseConfig.from_name("R_101_FPN_DL_s1x")
     densepose = DensePosePredictor(DensePoseRCNN(config).eval().requires_grad_(False))
     with FlopCounterMode(display=False) as counter:
-        densepose(inputs["target"], boxes=inputs["target_box"])
+        densepose.detect(inputs["target"], boxes=inputs["target_box"])
     densepose_flops = counter.get_total_flops()
 
     paths = {}
