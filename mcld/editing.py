@@ -66,16 +66,22 @@ import numpy as np
 
 from . import defaults
 from .annotators.human_parsing import REGION_IDS, REGIONS, ParsingResult
+from .conditions import GenerationResult, Note
+from .errors import MCLDError
 
 __all__ = [
     "EDIT_LAYERS",
     "EDITABLE_REGIONS",
+    "REGION_LABELS",
+    "SAME_AS_FACE",
+    "EditSelectionError",
     "EditSource",
     "RegionSelection",
     "ComposedConditions",
     "compose_conditions",
     "EditResult",
     "source_texture",
+    "reference_textures",
     "prepare_edit_sources",
     "generate_edit",
     "edit",
@@ -91,6 +97,22 @@ EDIT_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 #: The regions a user can take from another photo.
 EDITABLE_REGIONS: tuple[str, ...] = ("face", "hair", "upper_garment", "lower_garment", "shoes")
+#: Every :class:`RegionSelection` choice a UI offers -> its name for people.
+REGION_LABELS: dict[str, str] = {
+    "face": "Face",
+    "hair": "Hair",
+    "upper_garment": "Upper garment",
+    "lower_garment": "Lower garment",
+    "shoes": "Shoes",
+    "appearance": "Appearance (CLIP)",
+    "identity": "Identity (face embedding)",
+}
+#: The ``identity`` choice that means "the face photo's" (``RegionSelection.identity = None``).
+SAME_AS_FACE = "Same as face"
+
+
+class EditSelectionError(MCLDError, ValueError):
+    """A region is to come from a photo that is not there (or is not one of the photos)."""
 
 
 @dataclass
@@ -122,6 +144,67 @@ class RegionSelection:
     shoes: int | None = None
     appearance: int | None = None
     identity: int | None = None
+
+    @classmethod
+    def from_choices(
+        cls,
+        choices: Mapping[str, str | None],
+        labels: Sequence[str],
+        available: Sequence[bool] | None = None,
+    ) -> tuple["RegionSelection", list[int]]:
+        """A selection from a UI's choices: each region -> a photo's label.
+
+        Only the photos a choice names are used; their indices in the
+        selection are compact, ``0`` being the first label (the source). A
+        region from the source is left ``None`` (the base photo), except
+        ``identity``, where :data:`SAME_AS_FACE` (or ``None``) means "the
+        face photo's".
+
+        Args:
+            choices: :data:`REGION_LABELS` key -> one of ``labels`` (or
+                ``None``: the source / same as face).
+            labels: Every photo slot's label, the source's first
+                (e.g. ``("Source", "Photo 2", ...)``).
+            available: Whether each slot holds a photo (default: all).
+
+        Returns:
+            ``(selection, used)``: the :class:`RegionSelection` and the slot
+            index of each of its photos (``used[0] == 0``).
+
+        Raises:
+            EditSelectionError: an unknown choice, a label not in ``labels``,
+                or a slot without a photo (the message names the region).
+
+        Examples:
+            >>> RegionSelection.from_choices({"shoes": "Photo 3"}, ["Source", "Photo 2", "Photo 3"])
+            (RegionSelection(base=0, face=None, hair=None, upper_garment=None, lower_garment=None, shoes=1, appearance=None, identity=None), [0, 2])
+        """
+        labels = [str(label) for label in labels]
+        available = [True] * len(labels) if available is None else [True, *list(available)[1:]]
+        slots: dict[str, int] = {}
+        for name, value in choices.items():
+            if name not in REGION_LABELS:
+                raise EditSelectionError(f"Unknown edit choice '{name}'; choose from {', '.join(REGION_LABELS)}.")
+            if value is None or (name == "identity" and value == SAME_AS_FACE):
+                continue
+            if value not in labels:
+                raise EditSelectionError(f"{REGION_LABELS[name]}: choose one of {', '.join(labels)}, not '{value}'.")
+            slot = labels.index(value)
+            if not available[slot]:
+                raise EditSelectionError(f"{REGION_LABELS[name]} is to come from {value}, but no photo was uploaded as {value}.")
+            slots[name] = slot
+        used = sorted({0, *slots.values()})
+        index = {slot: k for k, slot in enumerate(used)}
+        kwargs = {name: index[slot] for name, slot in slots.items() if slot > 0 or name == "identity"}
+        return cls(base=0, **kwargs), used
+
+    def named(self, labels: Sequence[str]) -> dict[str, str]:
+        """``{choice: photo label}`` of every choice set explicitly (for captions and settings).
+
+        Args:
+            labels: The label of each photo of the selection (index = photo index).
+        """
+        return {name: str(labels[getattr(self, name)]) for name in REGION_LABELS if getattr(self, name) is not None}
 
     def layer_source(self, layer: str) -> int:
         """Photo index of an :data:`EDIT_LAYERS` layer (``base`` when unset).
@@ -363,7 +446,12 @@ def compose_conditions(
         src = sources[k]
         pixel_mask = np.isin(src.parsing.label_map, [REGION_IDS[r] for r in regions])
         if getattr(selection, layer) is not None and not pixel_mask.any():
-            notes.append(f"{labels[k]} shows no {layer.replace('_', ' ')}; that part of the texture is filled in.")
+            notes.append(
+                Note(
+                    f"{labels[k]} shows no {layer.replace('_', ' ')}; that part of the texture is filled in.",
+                    region=layer, photo=labels[k], kind="region_missing",
+                )  # fmt: skip
+            )
         atlas, observed = scatter_to_atlas(src.crop, src.iuv, atlas_size, pixel_mask=pixel_mask)
         atlases.append(atlas)
         masks.append(observed)
@@ -376,7 +464,7 @@ def compose_conditions(
     atlas, _ = inpaint_atlas(atlas, observed, fill=fill, template=template)
     approximate = bool(template is not None and template.approximate)
     if approximate:
-        notes.append(template.note)
+        notes.append(Note(template.note, kind="approximate_texture"))
 
     # 3. SMPL-UV re-layout (the source map shifted by one so that 0 = nothing).
     texture = atlas_to_smpl_uv(atlas, out_size)
@@ -392,11 +480,12 @@ def compose_conditions(
     if identity.face_status == "model_missing":
         from .annotators.face import FACE_MODEL_MISSING_WARNING
 
-        notes.append(FACE_MODEL_MISSING_WARNING)
+        notes.append(Note(FACE_MODEL_MISSING_WARNING, region="identity", kind="face_model_missing"))
     elif identity.face_status != "ok":
         from .annotators.mediapipe_pose import NO_FACE_NOTE
 
-        notes.append(f"{labels[selection.identity_source]} (the identity photo): {NO_FACE_NOTE}")
+        label = labels[selection.identity_source]
+        notes.append(Note(f"{label} (the identity photo): {NO_FACE_NOTE}", region="identity", photo=label, kind="no_face"))
     return ComposedConditions(
         texture=texture,
         texture_source=texture_source.astype(np.int16),
@@ -417,37 +506,9 @@ def compose_conditions(
 # Running an edit -----------------------------------------------------------------
 
 
-@dataclass
-class EditResult:
-    """One generated edit with what made it.
-
-    Attributes:
-        image_512x352: RGB PIL, 352 wide x 512 high (upstream's 512 output).
-        image_256x176: RGB PIL, 176 x 256.
-        image_512: RGB PIL, the raw square model output.
-        composed: The :class:`ComposedConditions` used.
-        sources: The :class:`EditSource` of every photo (index = photo index).
-        target: The :class:`mcld.pose_transfer.TargetConditions` used.
-        reference_photos: Photo of each ReferenceNet reference, in key order:
-            ``()`` for the default single composed texture, else one per photo
-            (parsing-guided attention).
-        settings: Steps, guidance, seed, scheduler, model size, mode, selection,
-            parsing_attention and ``photos`` (the photo labels, by index);
-            ``face_model`` is the face model's
-            :meth:`~mcld.annotators.face.FaceModelStatus.as_dict`.
-        notes: Sentences for the user (with no face model for the identity
-            photo, :data:`mcld.annotators.face.FACE_MODEL_MISSING_WARNING`).
-    """
-
-    image_512x352: Any
-    image_256x176: Any
-    image_512: Any
-    composed: ComposedConditions
-    sources: list
-    target: Any
-    reference_photos: tuple
-    settings: dict
-    notes: list = field(default_factory=list)
+#: The result of an edit: the one result type (:class:`mcld.conditions.GenerationResult`), which
+#: carries ``composed``, ``sources``, ``target`` and ``reference_photos``.
+EditResult = GenerationResult
 
 
 def source_texture(source: EditSource, texture_fill: str = "upstream", template=None) -> np.ndarray:
@@ -524,7 +585,6 @@ def prepare_edit_sources(pose_transfer, photos: Sequence[Any], parser=None, *, t
         out.append(EditSource.from_source_conditions(conditions, parse_person(parser, conditions.crop, conditions.pose)))
     return out
 
-
 def generate_edit(
     pipeline,
     composed: ComposedConditions,
@@ -533,6 +593,7 @@ def generate_edit(
     parsing_attention: bool = False,
     reference_textures: Mapping[int, np.ndarray] | None = None,
     model_size: int = defaults.MODEL_SIZE,
+    settings=None,
     num_inference_steps: int = defaults.NUM_INFERENCE_STEPS,
     guidance_scale: float = defaults.GUIDANCE_SCALE,
     seed: int = defaults.API_SEED,
@@ -545,15 +606,17 @@ def generate_edit(
     * ``parsing_attention=False`` (default): plain MCLD on the composed
       conditions: one reference (``composed.texture``), CLIP of
       ``composed.source_image``, face tokens of ``composed.face_embeds``.
-      Exactly the call :meth:`mcld.pose_transfer.PoseTransfer.generate` makes,
-      so the result is bit-identical to it for the same seed.
+      Exactly the call :meth:`mcld.pose_transfer.PoseTransfer.generate` makes
+      (both go through :func:`mcld.conditions.sample`), so the result is
+      bit-identical to it for the same seed.
     * ``parsing_attention=True``: one reference per photo owning texels of the
       composition (:func:`mcld.parsing_attention.reference_photos_of`), each
       that photo's own texture map (``reference_textures``), and a
-      :class:`mcld.parsing_attention.ParsingAttentionMask` so that each target
-      location reads only its owning photo's tokens. The CLIP texture token
-      is then the mean over the K maps (pipeline rule for K references); the
-      CLIP source token and face tokens are unchanged.
+      :class:`mcld.parsing_attention.ParsingAttentionMask`, passed as the
+      pipeline's ``reference_attention_mask``, so that each target location
+      reads only its owning photo's tokens. The CLIP texture token is then the
+      mean over the K maps (pipeline rule for K references); the CLIP source
+      token and face tokens are unchanged.
 
     Args:
         pipeline: The MCLD pipeline.
@@ -563,7 +626,9 @@ def generate_edit(
         parsing_attention: Parsing-guided reference attention (see above).
         reference_textures: ``{photo index: (512, 512, 3) uint8}`` own texture
             of every photo; required with ``parsing_attention``.
-        model_size: Square sampling resolution (multiple of 64).
+        model_size: Square sampling resolution (multiple of 8).
+        settings: :class:`mcld.conditions.SamplingSettings`; ``None`` builds
+            them from ``num_inference_steps``, ``guidance_scale`` and ``seed``.
         num_inference_steps, guidance_scale, seed: As in
             :meth:`mcld.pose_transfer.PoseTransfer.generate` (CPU generator).
         callback_on_step_end: Passed to the pipeline.
@@ -577,51 +642,62 @@ def generate_edit(
         :class:`mcld.pipeline_mcld.MCLDPipelineOutput`.
 
     Raises:
-        ValueError: ``parsing_attention`` without a texture for an owning photo.
+        ValueError: ``parsing_attention`` without a texture for an owning
+            photo, or settings out of range.
 
     Source:
         MCLD (CVPR 2025) Sec. 3 conditioning; the parsing mask follows
         TruePose's HPFA ("TruePose: Human-Parsing-guided Attention Diffusion
         for Full-ID Preserving Pose Transfer"), see :mod:`mcld.parsing_attention`.
     """
-    import torch
-    from PIL import Image
+    from .conditions import SamplingSettings, sample
+    from .parsing_attention import parsing_attention_from_composition, reference_photos_of
 
-    from .parsing_attention import parsing_attention_from_composition, reference_photos_of, use_reference_attention_mask
-    from .pose_transfer import iuv_to_pipeline_image
-
-    kwargs = dict(
-        source_image=Image.fromarray(composed.source_image),
-        target_iuv=iuv_to_pipeline_image(target_iuv),
-        face_embeds=composed.face_embeds[None],
-        num_inference_steps=int(num_inference_steps),
-        guidance_scale=float(guidance_scale),
-        height=model_size,
-        width=model_size,
-        generator=torch.Generator(device="cpu").manual_seed(int(seed)),
-        callback_on_step_end=callback_on_step_end,
-        debug_capture=debug_capture,
-        output_type=output_type,
-    )
+    if settings is None:
+        settings = SamplingSettings(num_inference_steps, guidance_scale, seed)
+    args = dict(
+        source_image=composed.source_image, target_iuv=target_iuv, face_embeds=composed.face_embeds,
+        model_size=model_size, settings=settings, callback_on_step_end=callback_on_step_end,
+        debug_capture=debug_capture, output_type=output_type,
+    )  # fmt: skip
     if not parsing_attention:
         if debug_capture is not None:
             debug_capture["reference_photos"] = ()
-        return pipeline(texture_map=Image.fromarray(composed.texture), **kwargs)
+        return sample(pipeline, texture_map=composed.texture, **args)
 
     photos = reference_photos_of(composed.texture_source)
     missing = [p for p in photos if reference_textures is None or p not in reference_textures]
     if missing:
         raise ValueError(f"parsing_attention needs the own texture of photos {missing} (reference_textures)")
     mask_fn = parsing_attention_from_composition(
-        composed, target_iuv, photos, record=debug_capture is not None, device=pipeline._execution_device
+        composed, target_iuv, photos, record=debug_capture is not None, device=pipeline.device
     )
-    textures = [Image.fromarray(np.asarray(reference_textures[p], np.uint8)) for p in photos]
-    with use_reference_attention_mask(pipeline, mask_fn):
-        out = pipeline(texture_map=textures, **kwargs)
+    textures = [np.asarray(reference_textures[p], np.uint8) for p in photos]
+    out = sample(pipeline, texture_map=textures, reference_attention_mask=mask_fn, **args)
     if debug_capture is not None:
         debug_capture["reference_photos"] = photos
         debug_capture["reference_attention_masks"] = dict(mask_fn.masks)
     return out
+
+
+def reference_textures(composed: ComposedConditions, sources: Sequence[EditSource], texture_fill: str = "upstream", template=None) -> dict:
+    """Each owning photo's own texture map, the references of parsing-guided attention.
+
+    Args:
+        composed: Output of :func:`compose_conditions`.
+        sources: The :class:`EditSource` of every photo (index = photo index).
+        texture_fill, template: As in :func:`source_texture`.
+
+    Returns:
+        ``{photo index: (512, 512, 3) uint8}`` for every photo in
+        :func:`mcld.parsing_attention.reference_photos_of` order.
+
+    Raises:
+        ValueError: an unknown ``texture_fill``.
+    """
+    from .parsing_attention import reference_photos_of
+
+    return {p: source_texture(sources[p], texture_fill, template) for p in reference_photos_of(composed.texture_source)}
 
 
 def edit(
@@ -646,8 +722,8 @@ def edit(
     Steps: 1. each photo -> :class:`EditSource` (:func:`prepare_edit_sources`:
     ``PoseTransfer.prepare_source`` + human parsing); 2. the target pose
     (``PoseTransfer.prepare_target`` unless given as ``TargetConditions``);
-    3. :func:`compose_conditions`; 4. :func:`generate_edit` on
-    ``pose_transfer.pipeline`` at ``pose_transfer.model_size``.
+    3. :meth:`mcld.pose_transfer.PoseTransfer.generate_conditions` (the one
+    generate path: :func:`compose_conditions`, then :func:`generate_edit`).
 
     Args:
         pose_transfer: A :class:`mcld.pose_transfer.PoseTransfer`.
@@ -676,7 +752,7 @@ def edit(
             ``settings`` with ``texture_approximate``.
 
     Returns:
-        :class:`EditResult`.
+        :class:`EditResult` (a :class:`mcld.conditions.GenerationResult`).
 
     Raises:
         ValueError: bad selection index, steps, guidance, seed or
@@ -684,61 +760,15 @@ def edit(
         InputImageError, NoPersonError: from the condition builders.
         NaNOutputError, OutOfMemoryError: from the pipeline.
     """
-    from .annotators.uv_texture import check_texture_fill
-    from .pose_transfer import TargetConditions, check_sampling_args
+    from .conditions import SamplingSettings, TargetConditions
 
-    check_sampling_args(num_inference_steps, guidance_scale, seed)
-    check_texture_fill(texture_fill)
+    settings = SamplingSettings(num_inference_steps, guidance_scale, seed, scheduler, texture_fill, parsing_attention)
     selection.validate(len(photos))
     labels = _photo_labels(photo_labels, len(photos))
     sources = prepare_edit_sources(pose_transfer, photos, parser, texture_fill=texture_fill)
     if not isinstance(target, TargetConditions):
         target = pose_transfer.prepare_target(target)
-    template = pose_transfer.texture_template() if texture_fill == "upstream" else None
-    composed = compose_conditions(sources, selection, photo_labels=labels, fill=texture_fill, template=template)
-    textures = None
-    if parsing_attention:
-        from .parsing_attention import reference_photos_of
-
-        textures = {
-            p: source_texture(sources[p], texture_fill, template) for p in reference_photos_of(composed.texture_source)
-        }
-    with pose_transfer.sampling(scheduler, num_inference_steps, callback) as on_step:
-        out = generate_edit(
-            pose_transfer.pipeline,
-            composed,
-            target.iuv,
-            parsing_attention=parsing_attention,
-            reference_textures=textures,
-            model_size=pose_transfer.model_size,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            seed=seed,
-            callback_on_step_end=on_step,
-            debug_capture=debug_capture,
-        )
-    settings = {
-        "mode": pose_transfer.mode,
-        "model_size": pose_transfer.model_size,
-        "num_inference_steps": int(num_inference_steps),
-        "guidance_scale": float(guidance_scale),
-        "seed": int(seed),
-        "scheduler": scheduler or defaults.SCHEDULER,
-        "parsing_attention": bool(parsing_attention),
-        "selection": dataclasses.asdict(selection),
-        "photos": labels,
-        "texture_fill": composed.texture_fill,
-        "texture_approximate": composed.texture_approximate,
-        "face_model": pose_transfer.face_model_status().as_dict(),
-    }
-    return EditResult(
-        image_512x352=out.images_512x352[0],
-        image_256x176=out.images_256x176[0],
-        image_512=out.images[0],
-        composed=composed,
-        sources=sources,
-        target=target,
-        reference_photos=tuple(textures) if textures else (),
-        settings=settings,
-        notes=list(composed.notes) + list(getattr(target, "warnings", [])),
-    )
+    return pose_transfer.generate_conditions(
+        sources, target, selection=selection, settings=settings, photo_labels=labels, callback=callback,
+        debug_capture=debug_capture,
+    )  # fmt: skip

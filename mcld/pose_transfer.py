@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
-from dataclasses import dataclass, field
+import dataclasses
+from collections import OrderedDict
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -122,6 +124,11 @@ def _largest(people: Sequence) -> int:
     return int(np.argmax(areas))
 
 
+def _where(what: str) -> str:
+    """``"source"`` -> ``"the source photo"``; a label such as ``"Photo 2"`` stays as it is."""
+    return what if what[:1].isupper() else f"the {what} photo"
+
+
 def _orientation_note(person, what: str) -> str | None:
     """A note when a person is not upright (lying down or upside down).
 
@@ -141,10 +148,27 @@ def _orientation_note(person, what: str) -> str | None:
     if dy > abs(dx):
         return None
     state = "upside down" if dy < -abs(dx) else "lying down"
-    return (
-        f"The person in the {what} photo seems to be {state}; MCLD works best with upright, standing people, "
-        "so the result may be poor."
+    return Note(
+        f"The person in {_where(what)} seems to be {state}; MCLD works best with upright, standing people, "
+        "so the result may be poor.",
+        photo=what,
+        kind="orientation",
     )
+
+
+#: Files whose detected people one :class:`PoseTransfer` keeps (see :meth:`PoseTransfer.detect_people`).
+PEOPLE_CACHE_SIZE = 8
+
+
+def _file_key(image) -> tuple | None:
+    """``(path, size, mtime)`` of a file path, the people cache's key; ``None`` for anything else."""
+    if not isinstance(image, (str, os.PathLike)):
+        return None
+    try:
+        stat = os.stat(image)
+    except (OSError, ValueError):
+        return None
+    return (str(image), stat.st_size, stat.st_mtime_ns)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -217,6 +241,8 @@ class PoseTransfer:
         self._texture_template = None  # see texture_template()
         self._texture_fetch_tried = False
         self._uv_symmetry: tuple | None = None  # see uv_symmetry()
+        self._people_cache: OrderedDict = OrderedDict()  # see detect_people()
+        self._people_lock = threading.Lock()
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -285,7 +311,7 @@ class PoseTransfer:
             torch_dtype = torch.float16 if device.startswith("cuda") else torch.float32
         if fast is None:
             fast = device.startswith("cuda")
-        pipe = MCLDPipeline.from_pretrained(
+        pipe = MCLDPipeline.from_mcld_checkpoints(
             mcld_weights, vae=vae, image_encoder=image_encoder, torch_dtype=torch_dtype, device=device,
             execution_mode="fast" if fast else "reference",
         )
@@ -317,6 +343,10 @@ class PoseTransfer:
         Args:
             image: Path, bytes, PIL image or array (see :func:`load_image`).
 
+        A file path's answer is kept by this instance (its last
+        :data:`PEOPLE_CACHE_SIZE` files, by path, size and mtime): preview,
+        click, parsing and generation of one upload run MediaPipe once.
+
         Returns:
             ``(photo, people)``: the loaded RGB PIL photo and a list of
             :class:`~mcld.annotators.mediapipe_pose.PersonPose`, left to right.
@@ -325,25 +355,43 @@ class PoseTransfer:
             InputImageError: the file is not a usable image.
             NoPersonError: nobody was found.
         """
+        key = _file_key(image)
+        with self._people_lock:
+            if key is not None and key in self._people_cache:
+                self._people_cache.move_to_end(key)
+                return self._people_cache[key]
         photo = load_image(image)
         from .annotators.mediapipe_pose import detect_people
 
         people = detect_people(np.asarray(photo), detector=self._detector())
         if not people:
             raise NoPersonError("No person was found in this photo. Please use a photo showing one person's body.")
+        if key is not None:
+            with self._people_lock:
+                self._people_cache[key] = (photo, people)
+                while len(self._people_cache) > PEOPLE_CACHE_SIZE:
+                    self._people_cache.popitem(last=False)
         return photo, people
 
     def _choose(self, people: list, person_index: int | None, what: str) -> tuple[int, list[str]]:
         notes: list[str] = []
-        if person_index is None:
+        if person_index is None or int(person_index) < 0:
             idx = _largest(people)
             if len(people) > 1:
                 notes.append(
-                    f"{len(people)} people were found in the {what} photo; using the largest (person {idx + 1}). "
-                    "Click a person to choose another."
+                    Note(
+                        f"{len(people)} people were found in {_where(what)}; using the largest (person {idx + 1}). "
+                        "Click a person to choose another.",
+                        photo=what,
+                        kind="people",
+                    )
                 )
-        elif not 0 <= int(person_index) < len(people):
-            raise ValueError(f"person_index {person_index} is out of range: {len(people)} people were found")
+        elif int(person_index) >= len(people):
+            found = "1 person was" if len(people) == 1 else f"{len(people)} people were"
+            raise NoPersonError(
+                f"Person {int(person_index) + 1} was chosen, but {found} found in {_where(what)}. "
+                "Click a person to choose again."
+            )
         else:
             idx = int(person_index)
         note = _orientation_note(people[idx], what)
@@ -521,10 +569,11 @@ class PoseTransfer:
         template = self.texture_template() if texture_fill == "upstream" else None
         uv = build_uv_texture(person.crop, iuv, fill=texture_fill, template=template)
         texture = uv.texture
-        notes.extend(uv.notes)
+        notes.extend(as_note(n, kind="approximate_texture") for n in uv.notes)
         face_embeds, face_status, face_crop, face_note = self.face_embedding(person) if face is None else face
         if face_note:
-            notes.append(face_note)
+            kind = "face_model_missing" if face_status == "model_missing" else "no_face"
+            notes.append(as_note(face_note, kind=kind, region="identity"))
         return SourceConditions(
             photo=person.photo,
             people=person.people,
@@ -787,13 +836,11 @@ class PoseTransfer:
             InputImageError, NoPersonError: from the condition builders.
             NaNOutputError, OutOfMemoryError: from the pipeline.
         """
-        import torch
-
-        from .annotators.densepose.iuv import iuv_to_pipeline_image
-        from .annotators.face import FACE_MODEL_MISSING_WARNING
         from .annotators.uv_texture import check_texture_fill
 
-        check_sampling_args(num_inference_steps, guidance_scale, seed)
+        settings = SamplingSettings(
+            num_inference_steps, guidance_scale, seed, scheduler, texture_fill or "upstream", parsing_attention, ablations
+        )
         if texture_fill is not None:
             check_texture_fill(texture_fill)
             if isinstance(source, SourceConditions) and source.texture_fill != texture_fill:
@@ -801,67 +848,283 @@ class PoseTransfer:
                     f"the source's texture was made with texture_fill={source.texture_fill!r}; "
                     f"pass texture_fill={texture_fill!r} to prepare_source instead"
                 )
-        timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if not isinstance(source, SourceConditions):
             source = self.prepare_source(source, texture_fill=texture_fill or "upstream")
         if not isinstance(target, TargetConditions):
             target = self.prepare_target(target)
-        timings["conditions_s"] = time.perf_counter() - t0
-        generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        extra: dict[str, Any] = {}
-        if ablations:
-            extra["ablations"] = sorted(self.pipeline._check_ablations(ablations))
-        if parsing_attention:
-            from .models.attention_processors import PartAttentionMask
+        timings = {"conditions_s": time.perf_counter() - t0}
+        return self.generate_conditions([source], target, settings=settings, callback=callback, timings=timings)
 
-            extra["reference_attention_mask"] = PartAttentionMask(
-                target.iuv[..., 0], smpl_uv_part_map(), device=self.pipeline._execution_device
+    # ------------------------------------------------------------ job API
+    def prepare(
+        self,
+        source: ImageInput | PersonCrop,
+        target,
+        *,
+        source_person: int | None = None,
+        target_person: int | None = None,
+        photos: Sequence[ImageInput | PersonCrop] = (),
+        selection=None,
+        labels: Sequence[str] | None = None,
+        parser=None,
+        mirror: bool = False,
+        align: bool = False,
+        num_inference_steps: int = defaults.NUM_INFERENCE_STEPS,
+        guidance_scale: float = defaults.GUIDANCE_SCALE,
+        seed: int = defaults.API_SEED,
+        scheduler: str | None = None,
+        texture_fill: str = "upstream",
+        parsing_attention: bool = False,
+        ablations: Sequence[str] = (),
+    ) -> Job:
+        """The CPU half of one generation: everything before DensePose.
+
+        Loads and checks the settings and photos, finds the people (MediaPipe,
+        cached per file by :meth:`detect_people`), chooses and crops each
+        person, computes each face embedding, parses each photo of an edit and
+        builds a gallery target. :meth:`run` does the rest on the GPU. Nothing
+        here touches the diffusion models or DensePose, so it runs outside a
+        ZeroGPU function.
+
+        Args:
+            source: The source photo (path, bytes, PIL or array) or its
+                :class:`PersonCrop`.
+            target: The target pose: a photo or its :class:`PersonCrop`, a
+                :class:`mcld.gallery.GalleryPose`, or finished
+                :class:`TargetConditions` (e.g. an upstream IUV).
+            source_person: Which person of the source photo (``None`` or
+                ``-1``: the largest).
+            target_person: Which person of a target photo (as ``source_person``).
+            photos: Extra photos of an edit (their largest person), after the source.
+            selection: ``None``: plain generation. A
+                :class:`mcld.editing.RegionSelection` (indices into
+                ``[source, *photos]``): region editing; plain generation is
+                the same path without one.
+            labels: Name of each photo in notes and settings (default
+                ``"Source"``, ``"Photo 2"``, ...).
+            parser: An edit's human parser (``(H, W, 3) uint8 -> ParsingResult``;
+                default ``HumanParser.from_pretrained()``).
+            mirror: Mirror the target pose left-right.
+            align: Fit the target pose onto the source person.
+            num_inference_steps, guidance_scale, seed, scheduler, texture_fill,
+                parsing_attention, ablations: The :class:`SamplingSettings`.
+
+        Returns:
+            A picklable :class:`Job` (no tensors).
+
+        Raises:
+            ValueError: a setting out of range or unknown (before any photo is read).
+            EditSelectionError: a selection index without its photo.
+            InputImageError: an unusable file. NoPersonError: nobody found, or
+                a chosen person the photo does not have.
+            GalleryPoseError: a gallery pose without neck or hips.
+        """
+        settings = SamplingSettings(
+            num_inference_steps, guidance_scale, seed, scheduler, texture_fill, parsing_attention, ablations
+        )
+        count = 1 + len(photos)
+        labels = list(labels) if labels is not None else ["Source", *(f"Photo {k}" for k in range(2, count + 1))]
+        if len(labels) != count:
+            raise ValueError(f"labels has {len(labels)} names for {count} photos")
+        if selection is not None:
+            selection.validate(count)
+        elif photos:
+            raise ValueError("photos are the extra photos of an edit: give a selection too")
+        people = [self._person(source, None if isinstance(source, PersonCrop) else source_person, None, "source")]
+        people += [self._person(p, None, None, label) for p, label in zip(photos, labels[1:])]
+        notes = [as_note(n, photo=label) for person, label in zip(people, labels) for n in person.warnings]
+        faces = [self.face_embedding(person) for person in people]
+        parsings = None
+        if selection is not None:
+            from .annotators.human_parsing import parse_person
+
+            if parser is None:
+                from .annotators.human_parsing import HumanParser
+
+                parser = HumanParser.from_pretrained()
+            parsings = [parse_person(parser, person.crop, person.pose) for person in people]
+        gallery_pose = None
+        if isinstance(target, TargetConditions):
+            notes += [as_note(n, photo="target") for n in target.warnings]
+        elif _is_gallery_pose(target):
+            from .gallery import gallery_target
+
+            gallery_pose = target.name
+            target = gallery_target(target, mirror=bool(mirror), align_to=people[0] if align else None)
+            notes += [as_note(n, photo="target", kind="gallery") for n in target.warnings]
+        else:
+            target = self._person(target, None if isinstance(target, PersonCrop) else target_person, None, "target")
+            notes += [as_note(n, photo="target") for n in target.warnings]
+        return Job(
+            photos=people, faces=faces, target=target, settings=settings, mirror=bool(mirror), align=bool(align),
+            labels=labels, selection=selection, parsings=parsings, gallery_pose=gallery_pose, notes=notes,
+        )  # fmt: skip
+
+    def run(self, job: Job, callback: Callable[[int, int], None] | None = None) -> GenerationResult:
+        """The GPU half of one generation: DensePose, texture, composition, sampling.
+
+        Args:
+            job: A :class:`Job` from :meth:`prepare`.
+            callback: Called as ``callback(step, num_steps)`` after each
+                denoising step (progress bars).
+
+        Returns:
+            :class:`GenerationResult` with ``source`` and ``target`` (and, for
+            an edit, ``composed``, ``sources`` and ``reference_photos``).
+
+        Raises:
+            NoPersonError: DensePose finds no body where the person is.
+            NaNOutputError, OutOfMemoryError: from the pipeline.
+        """
+        t0 = time.perf_counter()
+        fill = job.settings.texture_fill
+        sources = [self.prepare_source(p, face=f, texture_fill=fill) for p, f in zip(job.photos, job.faces)]
+        target = job.target
+        if isinstance(target, PersonCrop):
+            target = self.prepare_target(target, mirror=job.mirror, align_to=sources[0] if job.align else None)
+        if job.is_edit:
+            from .editing import EditSource
+
+            sources = [EditSource.from_source_conditions(s, parsing) for s, parsing in zip(sources, job.parsings)]
+        timings = {"conditions_s": time.perf_counter() - t0}
+        return self.generate_conditions(
+            sources, target, selection=job.selection, settings=job.settings, photo_labels=job.labels,
+            callback=callback, timings=timings,
+        )  # fmt: skip
+
+    def generate_conditions(
+        self,
+        sources: Sequence,
+        target: TargetConditions,
+        *,
+        selection=None,
+        settings: SamplingSettings | None = None,
+        photo_labels: Sequence[str] | None = None,
+        callback: Callable[[int, int], None] | None = None,
+        debug_capture: dict | None = None,
+        timings: dict | None = None,
+    ) -> GenerationResult:
+        """Sample from finished conditions: the one generate path.
+
+        Plain generation (``selection=None``): ``sources[0]`` is a
+        :class:`SourceConditions`; its texture is the one reference; with
+        ``settings.parsing_attention`` each target location reads only its own
+        DensePose part's texels
+        (:class:`mcld.models.attention_processors.PartAttentionMask`). An edit:
+        ``sources`` are :class:`mcld.editing.EditSource` s, composed by
+        :func:`mcld.editing.compose_conditions` and sampled by
+        :func:`mcld.editing.generate_edit`. Both end in
+        :func:`mcld.conditions.sample`; the reference attention mask is its
+        ``reference_attention_mask`` argument.
+
+        Args:
+            sources: One :class:`SourceConditions` (plain) or the edit's
+                :class:`mcld.editing.EditSource` per photo.
+            target: :class:`TargetConditions`.
+            selection: ``None`` or the edit's :class:`mcld.editing.RegionSelection`.
+            settings: :class:`SamplingSettings` (default: the defaults).
+            photo_labels: An edit's photo names (notes, ``settings["photos"]``).
+            callback: ``callback(step, num_steps)`` after each step.
+            debug_capture: Optional dict for the pipeline's intermediates
+                (see :func:`mcld.editing.generate_edit`).
+            timings: Seconds measured before (merged into the result's).
+
+        Returns:
+            :class:`GenerationResult`.
+
+        Raises:
+            ValueError: a selection index out of range, labels of another length.
+            NaNOutputError, OutOfMemoryError: from the pipeline.
+        """
+        from .annotators.face import FACE_MODEL_MISSING_WARNING
+        from .conditions import sample
+
+        settings = settings or SamplingSettings()
+        timings = dict(timings or {})
+        composed, reference_photos, textures = None, (), None
+        if selection is not None:
+            from .editing import _photo_labels, compose_conditions, reference_textures
+
+            selection.validate(len(sources))
+            photo_labels = _photo_labels(photo_labels, len(sources))
+            template = self.texture_template() if settings.texture_fill == "upstream" else None
+            composed = compose_conditions(
+                sources, selection, photo_labels=photo_labels, fill=settings.texture_fill, template=template
             )
-        with self.sampling(scheduler, num_inference_steps, callback) as on_step:
+            if settings.parsing_attention:
+                textures = reference_textures(composed, sources, settings.texture_fill, template)
+                reference_photos = tuple(textures)
+            source = composed.to_source_conditions() if composed._appearance_conditions is not None else None
+        else:
+            source = sources[0]
+        with self.sampling(settings.scheduler, settings.num_inference_steps, callback) as on_step:
             t1 = time.perf_counter()
-            out = self.pipeline(
-                source_image=Image.fromarray(source.crop),
-                texture_map=Image.fromarray(source.texture),
-                target_iuv=iuv_to_pipeline_image(target.iuv),
-                face_embeds=source.face_embeds[None],
-                num_inference_steps=int(num_inference_steps),
-                guidance_scale=float(guidance_scale),
-                height=self.model_size,
-                width=self.model_size,
-                generator=generator,
-                callback_on_step_end=on_step,
-                **extra,
-            )
+            if composed is not None:
+                from .editing import generate_edit
+
+                out = generate_edit(
+                    self.pipeline, composed, target.iuv, parsing_attention=settings.parsing_attention,
+                    reference_textures=textures, model_size=self.model_size, settings=settings,
+                    callback_on_step_end=on_step, debug_capture=debug_capture,
+                )  # fmt: skip
+            else:
+                mask = None
+                if settings.parsing_attention:
+                    from .models.attention_processors import PartAttentionMask
+
+                    mask = PartAttentionMask(target.iuv[..., 0], smpl_uv_part_map(), device=self.pipeline.device)
+                out = sample(
+                    self.pipeline, source_image=source.crop, texture_map=source.texture, target_iuv=target.iuv,
+                    face_embeds=source.face_embeds, model_size=self.model_size, settings=settings,
+                    reference_attention_mask=mask, callback_on_step_end=on_step, debug_capture=debug_capture,
+                )  # fmt: skip
             timings["sampling_s"] = time.perf_counter() - t1
-        settings = {
-            "mode": self.mode,
-            "model_size": self.model_size,
-            "num_inference_steps": int(num_inference_steps),
-            "guidance_scale": float(guidance_scale),
-            "seed": int(seed),
-            "scheduler": scheduler or defaults.SCHEDULER,
-            "source_person": source.person_index,
-            "target_person": target.person_index,
-            "mirrored": target.mirrored,
-            "aligned": target.aligned,
-            "face": source.face_status,
-            "face_model": self.face_model_status().as_dict(),
-            "texture_fill": source.texture_fill,
-            "texture_approximate": bool(source.texture_approximate),
-        }
-        if ablations:
-            settings["ablations"] = extra["ablations"]
-        if parsing_attention:
-            settings["parsing_attention"] = True
+        if composed is not None:
+            notes = [*composed.notes, *(as_note(n, photo="target") for n in target.warnings)]
+        else:
+            notes = [Note(FACE_MODEL_MISSING_WARNING, kind="face_model_missing")] if source.face_status == "model_missing" else []
         return GenerationResult(
             image_512x352=out.images_512x352[0],
             image_256x176=out.images_256x176[0],
             image_512=out.images[0],
-            settings=settings,
+            settings=self._settings(settings, source, target, composed, photo_labels),
             timings=timings,
-            notes=[FACE_MODEL_MISSING_WARNING] if source.face_status == "model_missing" else [],
+            notes=notes,
+            source=source,
+            target=target,
+            composed=composed,
+            sources=list(sources) if composed is not None else [],
+            reference_photos=reference_photos,
         )
+
+    def _settings(self, settings: SamplingSettings, source, target, composed, photo_labels) -> dict:
+        """A result's ``settings``: the one place they are written (plain and edit)."""
+        out = {"mode": self.mode, "model_size": self.model_size, **settings.as_dict()}
+        if composed is None:
+            out.update(
+                source_person=source.person_index, target_person=target.person_index, mirrored=target.mirrored,
+                aligned=target.aligned, face=source.face_status,
+            )  # fmt: skip
+            texture_fill, approximate = source.texture_fill, bool(source.texture_approximate)
+        else:
+            out.update(
+                parsing_attention=settings.parsing_attention, selection=dataclasses.asdict(composed.selection),
+                photos=list(photo_labels),
+            )  # fmt: skip
+            texture_fill, approximate = composed.texture_fill, composed.texture_approximate
+        out["face_model"] = self.face_model_status().as_dict()
+        out.update(texture_fill=texture_fill, texture_approximate=approximate)
+        if settings.ablations:
+            out["ablations"] = list(settings.ablations)
+        if settings.parsing_attention and composed is None:
+            out["parsing_attention"] = True
+        return out
+
+
+def _is_gallery_pose(target) -> bool:
+    """Whether ``target`` is a :class:`mcld.gallery.GalleryPose` (without importing the gallery for photos)."""
+    return type(target).__name__ == "GalleryPose" and hasattr(target, "real_iuv")
 
 
 def _default_face_analyzer(local_files_only: bool | None = None):
