@@ -366,12 +366,13 @@ class PoseTransfer:
         people = detect_people(np.asarray(photo), detector=self._detector())
         if not people:
             raise NoPersonError("No person was found in this photo. Please use a photo showing one person's body.")
+        found = (photo, people)
         if key is not None:
             with self._people_lock:
-                self._people_cache[key] = (photo, people)
+                self._people_cache[key] = found
                 while len(self._people_cache) > PEOPLE_CACHE_SIZE:
                     self._people_cache.popitem(last=False)
-        return photo, people
+        return found
 
     def _choose(self, people: list, person_index: int | None, what: str) -> tuple[int, list[str]]:
         notes: list[str] = []
