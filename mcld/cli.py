@@ -4,6 +4,7 @@ Examples::
 
     python -m mcld generate --source person.jpg --target-pose pose.jpg --out out.png
     python -m mcld generate --tiny --source a.png --target-pose b.png --out c.png --steps 4
+    python -m mcld generate --source a.jpg --gallery t_pose --edit upper_garment=b.jpg --edit shoes=c.jpg --out d.png
     python -m mcld batch --pairs data/test.csv --image-dir dataset/fashion/test --out-dir results/mcld
     python -m mcld batch --pairs pairs.csv --out-dir results/
     python -m mcld grid --source person.jpg --pose pose1.jpg --pose gallery:t_pose --pose iuv:pose_iuv.png \\
@@ -76,12 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--size", choices=list(sizes), default=defaults.OUTPUT_SIZE, help="saved size")
         model_args(sp)
 
-    g = sub.add_parser("generate", help="one source photo + one target-pose photo -> one image")
+    g = sub.add_parser("generate", help="one source photo + one target pose (photo or gallery) -> one image")
     g.add_argument("--source", required=True, help="photo of the person")
-    g.add_argument("--target-pose", required=True, help="photo showing the target pose")
+    pose = g.add_mutually_exclusive_group(required=True)
+    pose.add_argument("--target-pose", help="photo showing the target pose")
+    pose.add_argument("--gallery", metavar="NAME", help="a pose of the gallery (examples/poses, assets/poses) by name")
     g.add_argument("--out", required=True, help="output image path (.png)")
     g.add_argument("--mirror", action="store_true", help="mirror the target pose")
     g.add_argument("--align", action="store_true", help="fit the target pose to the source person's size and position")
+    g.add_argument(
+        "--edit", action="append", default=[], metavar="REGION=PHOTO",
+        help="take a region from another photo, repeatable: face, hair, upper_garment, lower_garment, shoes, "
+        "appearance (CLIP) or identity (face embedding)",
+    )  # fmt: skip
+    g.add_argument(
+        "--parsing-attention", action="store_true",
+        help="parsing-guided reference attention (per DensePose part; with --edit, per photo)",
+    )  # fmt: skip
     common(g)
 
     b = sub.add_parser("batch", help="many pairs from a CSV: upstream's from,to (256/ and 512/ layout) or source,target")
@@ -129,10 +141,6 @@ def _load(args):
     )
 
 
-def _pick(result, size: str):
-    return {"512x352": result.image_512x352, "256x176": result.image_256x176, "512x512": result.image_512}[size]
-
-
 def _message(err: Exception) -> str:
     return getattr(err, "user_message", None) or str(err)
 
@@ -143,17 +151,53 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=None)
 
 
-def _run_one(pt, args, source, target, out: Path, seed: int, mirror=False, align=False) -> dict:
-    src = pt.prepare_source(source)
-    tgt = pt.prepare_target(target, mirror=mirror, align_to=src if align else None)
-    result = pt.generate(
-        src, tgt, num_inference_steps=args.steps, guidance_scale=args.guidance, seed=seed, scheduler=args.scheduler
-    )
+def _edit_plan(specs: list[str]):
+    """``--edit REGION=PHOTO`` values -> ``(photos, selection, labels)`` (checked before any model loads).
+
+    Each distinct photo is one extra photo, labelled by its path.
+    """
+    from .editing import REGION_LABELS, RegionSelection
+
+    if not specs:
+        return [], None, None
+    choices: dict[str, str] = {}
+    for spec in specs:
+        region, sep, photo = spec.partition("=")
+        if not sep or not photo:
+            raise ValueError(f"--edit takes REGION=PHOTO, got {spec!r}")
+        if region not in REGION_LABELS:
+            raise ValueError(f"--edit: unknown region {region!r}; choose from {', '.join(REGION_LABELS)}")
+        if not Path(photo).is_file():
+            raise ValueError(f"--edit {region}: no such photo {photo!r}")
+        choices[region] = photo
+    photos = list(dict.fromkeys(choices.values()))
+    selection, _ = RegionSelection.from_choices(choices, ["Source", *photos])
+    return photos, selection, ["Source", *photos]
+
+
+def _gallery_plan(name: str | None):
+    """``--gallery NAME`` -> the gallery pose (``GalleryPoseError`` lists the valid names)."""
+    if name is None:
+        return None
+    from .gallery import find_gallery_pose, load_gallery
+
+    return find_gallery_pose(load_gallery(), name)
+
+
+def _run_one(pt, args, source, target, out: Path, seed: int, mirror=False, align=False, edit=([], None, None)) -> dict:
+    photos, selection, labels = edit
+    job = pt.prepare(
+        source, target, photos=photos, selection=selection, labels=labels, mirror=mirror, align=align,
+        num_inference_steps=args.steps, guidance_scale=args.guidance, seed=seed, scheduler=args.scheduler,
+        parsing_attention=bool(getattr(args, "parsing_attention", False)),
+    )  # fmt: skip
+    result = pt.run(job)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _pick(result, args.size).save(out)
-    for note in src.warnings + tgt.warnings:
+    result.image(args.size).save(out)
+    notes = [*job.notes, *(result.source.warnings if selection is None else result.notes)]
+    for note in dict.fromkeys(notes):
         print(f"note: {note}", file=sys.stderr)
-    return {"out": str(out), **result.settings}
+    return {"out": str(out), **result.settings, **({"gallery_pose": job.gallery_pose} if job.gallery_pose else {})}
 
 
 def upstream_result_name(from_name: str, to_name: str) -> str:
@@ -324,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
             print("error: the from,to format needs --image-dir (the folder its file names are relative to)", file=sys.stderr)
             return 2
     grid_plan = None
+    if args.command == "generate":
+        try:
+            generate_plan = (_gallery_plan(args.gallery), _edit_plan(args.edit))
+        except (MCLDError, ValueError) as err:
+            print(f"error: {_message(err)}", file=sys.stderr)
+            return 2
     if args.command == "grid":
         try:
             grid_plan = _grid_plan(args)
@@ -337,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.command == "generate":
         try:
-            info = _run_one(pt, args, args.source, args.target_pose, Path(args.out), args.seed, args.mirror, args.align)
+            pose, edit = generate_plan
+            target = pose if pose is not None else args.target_pose
+            info = _run_one(pt, args, args.source, target, Path(args.out), args.seed, args.mirror, args.align, edit)
         except (MCLDError, ValueError) as err:
             print(f"error: {_message(err)}", file=sys.stderr)
             return 1

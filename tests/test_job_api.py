@@ -133,3 +133,40 @@ def test_a_gallery_target_is_finished_on_the_cpu(pt, photos):
     assert isinstance(job.target, TargetConditions) and job.target.mirrored and job.target.aligned
     assert job.gallery_pose == pose.name
     assert any(n.kind == "gallery" and n.photo == "target" for n in job.notes)
+
+
+def test_cli_generates_an_edit_on_a_gallery_pose(tmp_path, photos, capsys):
+    import json
+
+    from PIL import Image
+
+    from mcld import cli
+    from mcld.gallery import load_gallery
+
+    name = load_gallery()[0].name
+    out = tmp_path / "edit.png"
+    rc = cli.main(
+        ["generate", "--tiny", "--steps", "1", "--source", photos[0], "--gallery", name,
+         "--edit", f"upper_garment={photos[2]}", "--edit", f"shoes={photos[2]}", "--out", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["gallery_pose"] == name and info["photos"] == ["Source", photos[2]]
+    assert info["selection"]["upper_garment"] == 1 and info["selection"]["shoes"] == 1
+    assert Image.open(out).size == (352, 512)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--gallery", "no_such_pose"], "no_such_pose"),
+        (["--target-pose", "x.png", "--edit", "nose=x.png"], "unknown region 'nose'"),
+        (["--target-pose", "x.png", "--edit", "shoes"], "--edit takes REGION=PHOTO"),
+    ],
+)
+def test_cli_refuses_bad_edit_and_gallery_arguments_before_loading(tmp_path, photos, capsys, extra, message):
+    from mcld import cli
+
+    rc = cli.main(["generate", "--tiny", "--source", photos[0], *extra, "--out", str(tmp_path / "o.png")])
+    assert rc == 2
+    assert message in capsys.readouterr().err
