@@ -22,7 +22,7 @@ that builds the MediaPipe graphs / lookup tables):
   MCLD modules (denoising UNet, reference UNet, pose guider, face Resampler;
   about 3.5 GB) are written once to a temporary folder, then
   ``mcld.weights.load_component_weights`` loads them into meta-device modules
-  (as ``MCLDPipeline.from_pretrained`` does); the folder is deleted afterwards.
+  (as ``MCLDPipeline.from_mcld_checkpoints`` does); the folder is deleted afterwards.
   The files were just written, so they are in the page cache: this is the
   warm-disk number. safetensors maps a file lazily, so the load alone reads
   almost nothing: two more rows copy every tensor after loading (as moving

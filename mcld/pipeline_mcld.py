@@ -11,19 +11,26 @@ Source:
 from __future__ import annotations
 
 import inspect
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import PIL.Image
 import torch
-import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
-from diffusers.utils import BaseOutput
+from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
+from diffusers.utils import BaseOutput, replace_example_docstring
 
 from .errors import NaNOutputError, OutOfMemoryError
+from .image_processor import (
+    UPSTREAM_OUTPUT_SIZES,
+    clip_preprocess,
+    convert_images,
+    iuv_to_pose_guider_input,
+    prepare_condition_images,
+    texture_to_vae_input,
+    upstream_postprocess,
+    vae_output_to_images,
+)
 from .models.attention_processors import (
     MultiFocalIPAttnProcessor,
     PoseFeatureInjector,
@@ -38,6 +45,7 @@ from .models.pose_guider import PoseGuider
 __all__ = [
     "MCLDPipeline",
     "MCLDPipelineOutput",
+    "IntermediateCapture",
     "ABLATIONS",
     "EXECUTION_MODES",
     "FAST_MODE_TOLERANCE",
@@ -75,14 +83,9 @@ ABLATIONS = ("face_tokens", "source_clip", "texture_clip", "reference_attention"
 FAST_MODE_TOLERANCE = {"latents": 2e-3, "images": 1e-3}
 #: Latent scale hard-coded upstream (not read from the VAE config; facts s4, s10.10).
 VAE_SCALE = 0.18215
-#: ``(height, width)`` of upstream's post-processed outputs (``test.py``).
-UPSTREAM_OUTPUT_SIZES = ((512, 352), (256, 176))
-#: CLIPImageProcessor() defaults (OpenAI CLIP mean/std, 224 px).
-CLIP_SIZE = 224
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-ImageLike = Union[PIL.Image.Image, np.ndarray, torch.Tensor]
+#: Callback tensors that are outputs of the step just taken (recomputed at every
+#: step): a callback may read them; returning a different tensor is refused.
+_STEP_OUTPUT_TENSORS = ("noise_pred", "noise_pred_raw")
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -91,7 +94,7 @@ EXAMPLE_DOC_STRING = """
         >>> from PIL import Image
         >>> from mcld.pipeline_mcld import MCLDPipeline
 
-        >>> pipe = MCLDPipeline.from_pretrained("Lotior/mcld", torch_dtype=torch.float16, device="cuda")
+        >>> pipe = MCLDPipeline.from_mcld_checkpoints("Lotior/mcld", torch_dtype=torch.float16, device="cuda")
         >>> out = pipe(
         ...     source_image=Image.open("person.jpg"),
         ...     texture_map=Image.open("person_texture.png"),  # 512x512 SMPL UV texture
@@ -125,118 +128,6 @@ class MCLDPipelineOutput(BaseOutput):
     images_512x352: Any
     images_256x176: Any
     latents: torch.Tensor
-
-
-# Image boundary -----------------------------------------------------------------
-
-
-def _pil_to_tensor(image: PIL.Image.Image) -> torch.Tensor:
-    """PIL RGB -> ``(3, H, W)`` float32 in ``[0, 1]`` (torchvision ``ToTensor`` semantics)."""
-    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div(255)
-
-
-def _resize_pil(image: PIL.Image.Image, height: int, width: int) -> PIL.Image.Image:
-    """Upstream dataset resize: PIL bicubic to ``(width, height)`` (facts s4)."""
-    image = image.convert("RGB")
-    if image.size != (width, height):
-        image = image.resize((width, height), PIL.Image.BICUBIC)
-    return image
-
-
-def _image_to_tensor(
-    image: ImageLike, name: str, height: int, width: int, check_tensor_size: bool = True
-) -> torch.Tensor:
-    """One image (PIL, ``(H, W, 3)`` uint8 array, or tensor) -> ``(B, 3, H, W)`` float32 in [0, 1].
-
-    PIL images and arrays are bicubic-resized to ``(height, width)`` when given.
-    Tensors must be ``(3, H, W)`` or ``(B, 3, H, W)`` float in ``[0, 1]`` and,
-    if ``check_tensor_size``, already of that size.
-    """
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"{name}: arrays must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
-        image = PIL.Image.fromarray(image)
-    if isinstance(image, PIL.Image.Image):
-        image = _resize_pil(image, height, width)
-        return _pil_to_tensor(image)[None]
-    if isinstance(image, torch.Tensor):
-        tensor = image[None] if image.ndim == 3 else image
-        if tensor.ndim != 4 or tensor.shape[1] != 3:
-            raise ValueError(f"{name}: tensors must be (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
-        if not tensor.is_floating_point():
-            raise ValueError(f"{name}: tensors must be float in [0, 1], got {tensor.dtype}")
-        lo, hi = float(tensor.min()), float(tensor.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"{name}: tensor values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
-        if check_tensor_size and tuple(tensor.shape[-2:]) != (height, width):
-            raise ValueError(
-                f"{name}: tensor size {tuple(tensor.shape[-2:])} differs from (height, width) = {(height, width)}; "
-                "resize it first or pass a PIL image"
-            )
-        return tensor.float().cpu()
-    raise TypeError(f"{name}: expected a PIL image, an (H, W, 3) uint8 array or a tensor, got {type(image).__name__}")
-
-
-def clip_preprocess(images: torch.Tensor) -> torch.Tensor:
-    """``CLIPImageProcessor()`` defaults, implemented here so no backend choice can change them.
-
-    Each image is turned into uint8 by truncating ``x * 255`` (upstream passes
-    ``ToTensor(x) * 255``, whose values are exact integers), resized with PIL
-    bicubic so that the shorter side is 224 (the longer side
-    ``int(224 * long / short)``), centre-cropped to 224x224 (offsets
-    ``(size - 224) // 2``), rescaled by 1/255 in float64 then cast to float32,
-    and normalised with the OpenAI CLIP mean/std in float32. Bit-identical to
-    transformers' ``CLIPImageProcessor`` PIL backend (checked against the
-    golden ``clip_pixel_values_*``).
-
-    Args:
-        images: ``(B, 3, H, W)`` float in ``[0, 1]``, RGB.
-
-    Returns:
-        ``(B, 3, 224, 224)`` float32 pixel values.
-
-    Source:
-        Upstream ``src/pipelines/pipeline_pose2img.py`` L61 (``CLIPImageProcessor()``
-        with library defaults); facts s4.
-    """
-    mean = np.asarray(CLIP_MEAN, dtype=np.float32)
-    std = np.asarray(CLIP_STD, dtype=np.float32)
-    out = []
-    for image in images.detach().float().cpu():
-        array = (image.clamp(0, 1) * 255).permute(1, 2, 0).numpy().astype(np.uint8)
-        pil = PIL.Image.fromarray(array)
-        width, height = pil.size
-        short, long = (width, height) if width <= height else (height, width)
-        new_short, new_long = CLIP_SIZE, int(CLIP_SIZE * long / short)
-        new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
-        if (new_w, new_h) != (width, height):
-            pil = pil.resize((new_w, new_h), PIL.Image.BICUBIC)
-        array = np.asarray(pil)
-        top, left = (new_h - CLIP_SIZE) // 2, (new_w - CLIP_SIZE) // 2
-        array = array[top : top + CLIP_SIZE, left : left + CLIP_SIZE]
-        scaled = (array.astype(np.float64) * (1 / 255)).astype(np.float32)
-        normed = (scaled - mean) / std
-        out.append(torch.from_numpy(np.ascontiguousarray(normed.transpose(2, 0, 1))))
-    return torch.stack(out)
-
-
-def upstream_postprocess(images: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """Upstream ``test.py`` ``postprocess_image``: resize and quantise.
-
-    Args:
-        images: ``(B, 3, H, W)`` float in ``[0, 1]``.
-        size: Output ``(height, width)``, e.g. ``(512, 352)``.
-
-    Returns:
-        ``(B, 3, height, width)`` uint8: ``F.interpolate(bicubic, antialias=True)``,
-        ``* 255``, ``clamp(0, 255)``, truncating cast.
-
-    Source:
-        Upstream ``test.py`` L22-27; facts s9.
-    """
-    resized = F.interpolate(images.float(), size=size, mode="bicubic", antialias=True)
-    return (resized * 255).clamp(0, 255).to(torch.uint8)
 
 
 # Pipeline -----------------------------------------------------------------------
@@ -336,7 +227,7 @@ class MCLDPipeline(DiffusionPipeline):
     # -- construction -------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(
+    def from_mcld_checkpoints(
         cls,
         mcld_weights: Union[str, Path] = "Lotior/mcld",
         vae: Union[str, Path, AutoencoderKL] = "stabilityai/sd-vae-ft-mse",
@@ -352,8 +243,14 @@ class MCLDPipeline(DiffusionPipeline):
         subfolder: Optional[str] = None,
         fp16_cache: Optional[bool] = None,
         local_files_only: Optional[bool] = None,
+        convert: bool = True,
     ) -> "MCLDPipeline":
-        """Build the pipeline from the released MCLD weights.
+        """Build the pipeline from upstream MCLD checkpoints (the released ``.pth`` files).
+
+        Not :meth:`DiffusionPipeline.from_pretrained`, which keeps its diffusers
+        meaning (a folder in ``save_pretrained`` layout with ``model_index.json``):
+        the released weights are four upstream ``.pth`` files plus the stock SD
+        VAE and CLIP image encoder, loaded by :func:`mcld.loaders.load_mcld_components`.
 
         Args:
             mcld_weights: Local folder or Hub repo id holding ``denoising_unet.pth``,
@@ -371,88 +268,49 @@ class MCLDPipeline(DiffusionPipeline):
                 SD-1.5 config.
             scheduler_config: DDIM config; default the shipped upstream
                 ``inference_v3`` config.
-            pose_guider_config: :class:`PoseGuider` kwargs (dict or JSON path);
-                default the upstream sizes with ``conditioning_embedding_channels``
-                = the UNet's first width.
-            face_resampler_config: :class:`FaceResampler` kwargs; default the
-                upstream sizes with ``output_dim`` = the UNet's
-                ``cross_attention_dim``.
+            pose_guider_config: :class:`PoseGuider` kwargs (dict or JSON path,
+                or :data:`mcld.loaders.FROM_CHECKPOINT`); default the upstream
+                sizes with ``conditioning_embedding_channels`` = the UNet's first width.
+            face_resampler_config: :class:`FaceResampler` kwargs (same forms); default
+                the upstream sizes with ``output_dim`` = the UNet's ``cross_attention_dim``.
             cache_dir: Safetensors conversion cache (:func:`mcld.weights.default_cache_dir`).
             subfolder: Folder inside ``mcld_weights``.
             fp16_cache: Convert to float16 safetensors (default: when
                 ``torch_dtype`` is float16).
             local_files_only: Never try the network (MCLD files, VAE and image
                 encoder; ``None``: the Hub default, i.e. ``HF_HUB_OFFLINE``).
+            convert: Write converted safetensors to the cache.
 
         Returns:
-            The pipeline on ``device``.
+            The pipeline on ``device``, every component in ``torch_dtype``.
 
         Raises:
             WeightsNotFoundError: If a weight file is neither local nor downloadable.
             CheckpointError: If a file is corrupt or does not match the model.
-        """
-        from .models.unets import build_denoising_unet, build_reference_unet, load_config
-        from .weights import load_component_weights, load_image_encoder, load_vae
 
-        local = Path(str(mcld_weights)).is_dir()
-        if unet_config is None:
-            candidate = Path(str(mcld_weights)) / (subfolder or "") / "unet_config.json"
-            unet_config = candidate if local and candidate.is_file() else "sd15_unet_config.json"
-        unet_cfg = unet_config if isinstance(unet_config, dict) else load_config(unet_config)
-        sched_cfg = (
-            scheduler_config
-            if isinstance(scheduler_config, dict)
-            else load_config(scheduler_config or "ddim_scheduler_config.json")
-        )
-        fp16_cache = (torch_dtype == torch.float16) if fp16_cache is None else fp16_cache
-        common = dict(
-            source=mcld_weights,
+        Source:
+            Upstream ``test.py`` (component construction and checkpoint loading).
+        """
+        from .loaders import load_mcld_components
+
+        components = load_mcld_components(
+            mcld_weights,
+            vae=vae,
+            image_encoder=image_encoder,
+            unet_config=unet_config,
+            scheduler_config=scheduler_config,
+            pose_guider_config=pose_guider_config,
+            face_resampler_config=face_resampler_config,
+            torch_dtype=torch_dtype,
             subfolder=subfolder,
             cache_dir=cache_dir,
+            convert=convert,
             fp16_cache=fp16_cache,
             local_files_only=local_files_only,
         )
-        reference_unet = load_component_weights("reference_unet", build_reference_unet(unet_cfg, device="meta"), **common)
-        denoising_unet = load_component_weights("denoising_unet", build_denoising_unet(unet_cfg, device="meta"), **common)
-        def kwargs_of(config, default, **override):
-            if config is None:
-                config = {**load_config(default), **override}
-            elif not isinstance(config, dict):
-                config = load_config(config)
-            return {k: v for k, v in config.items() if not k.startswith("_")}
-
-        with torch.device("meta"):
-            pose_guider = PoseGuider(**kwargs_of(
-                pose_guider_config, "pose_guider_config.json",
-                conditioning_embedding_channels=unet_cfg["block_out_channels"][0],
-            ))
-            face_resampler = FaceResampler(**kwargs_of(
-                face_resampler_config, "face_resampler_config.json", output_dim=unet_cfg["cross_attention_dim"]
-            ))
-        pose_guider = load_component_weights("pose_guider", pose_guider, **common)
-        face_resampler = load_component_weights("face_resampler", face_resampler, **common)
-        # The standard components honour local_files_only too (offline start with a warm Hub cache).
-        hub_kwargs = {} if local_files_only is None else {"local_files_only": bool(local_files_only)}
-        vae_model = vae if isinstance(vae, torch.nn.Module) else load_vae(vae, torch_dtype=torch_dtype, **hub_kwargs)
-        encoder = (
-            image_encoder
-            if isinstance(image_encoder, torch.nn.Module)
-            else load_image_encoder(image_encoder, torch_dtype=torch_dtype, **hub_kwargs)
-        )
-        scheduler = DDIMScheduler.from_config({k: v for k, v in sched_cfg.items() if not k.startswith("_comment")})
         if execution_mode is None:
             execution_mode = "fast" if torch.device(device).type == "cuda" else "reference"
-        pipe = cls(
-            vae=vae_model,
-            image_encoder=encoder,
-            reference_unet=reference_unet,
-            denoising_unet=denoising_unet,
-            pose_guider=pose_guider,
-            face_resampler=face_resampler,
-            scheduler=scheduler,
-            execution_mode=execution_mode,
-        )
-        return pipe.to_device_dtype(device, torch_dtype)
+        return cls(**components, execution_mode=execution_mode).to_device_dtype(device, torch_dtype)
 
     def enable_fast_path(self, channels_last: bool = False, compile_unet: bool = False, **compile_kwargs) -> None:
         """Switch to ``execution_mode="fast"`` and optionally tune the denoising UNet.
@@ -601,32 +459,11 @@ class MCLDPipeline(DiffusionPipeline):
 
         Raises:
             ValueError / TypeError: For unusable inputs (named).
-        """
-        def stack(value, name, check_size):
-            if isinstance(value, (list, tuple)):
-                items = [_image_to_tensor(v, f"{name}[{i}]", height, width, check_size) for i, v in enumerate(value)]
-                if any(t.shape[0] != 1 for t in items):
-                    raise ValueError(f"{name}: a list holds K single images (one per reference), got batched tensors")
-                items = [_resize_for_stack(t, items[0].shape[-2:]) for t in items]
-                return torch.stack([t[0] for t in items])[None]
-            if isinstance(value, torch.Tensor) and value.ndim == 5:
-                return _five_d(value, name, height, width, check_size)
-            return _image_to_tensor(value, name, height, width, check_size)[:, None]
 
-        # The source photo only feeds CLIP, so a tensor of any size is accepted.
-        source = stack(source_image, "source_image", check_size=False)
-        texture = stack(texture_map, "texture_map", check_size=True)
-        iuv = _image_to_tensor(target_iuv, "target_iuv", height, width)
-        batch = max(source.shape[0], texture.shape[0], iuv.shape[0])
-        for name, tensor in (("source_image", source), ("texture_map", texture), ("target_iuv", iuv)):
-            if tensor.shape[0] not in (1, batch):
-                raise ValueError(f"{name} has batch {tensor.shape[0]}, others have {batch}")
-        source = source.expand(batch, *source.shape[1:])
-        texture = texture.expand(batch, *texture.shape[1:])
-        iuv = iuv.expand(batch, *iuv.shape[1:])
-        if source.shape[1] not in (1, texture.shape[1]):
-            raise ValueError(f"got {source.shape[1]} source images for {texture.shape[1]} texture maps; give 1 or K")
-        return source, texture, iuv
+        Source:
+            :func:`mcld.image_processor.prepare_condition_images` (upstream dataset).
+        """
+        return prepare_condition_images(source_image, texture_map, target_iuv, height, width)
 
     @torch.no_grad()
     def encode_clip_image(self, images: torch.Tensor, device, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -711,7 +548,7 @@ class MCLDPipeline(DiffusionPipeline):
         reference_context: torch.Tensor,
         mode: str,
         do_classifier_free_guidance: bool,
-        debug: Optional[Dict[str, Any]] = None,
+        debug_hook: Optional[Callable[[str, Any], None]] = None,
     ) -> None:
         """Fill the reference bank: VAE-encode the texture maps, run the ReferenceNet.
 
@@ -721,6 +558,9 @@ class MCLDPipeline(DiffusionPipeline):
             mode: ``"reference"`` runs on ``[uncond (zero context), cond]`` rows
                 as upstream; ``"fast"`` on the cond rows only.
             do_classifier_free_guidance: Whether an uncond half exists (reference mode).
+            debug_hook: Optional ``hook(name, value)`` told ``vae_enc_input``,
+                ``vae_enc_mean``, ``ref_latents``, ``ref_unet_encoder_hidden_states``
+                and ``refbank`` (``{block path: (N, L, C)}`` as written).
 
         Source:
             Upstream ``pipeline_pose2img_mcld.py`` L172-211 (mean latents x 0.18215,
@@ -728,16 +568,16 @@ class MCLDPipeline(DiffusionPipeline):
         """
         batch, num_refs = texture.shape[:2]
         device, dtype = self._execution_device, self._compute_dtype
-        pixels = texture.reshape(batch * num_refs, *texture.shape[2:]) * 2 - 1
-        vae_in = pixels.to(device=device, dtype=self.vae.dtype)
+        report = debug_hook or _no_report
+        vae_in = texture_to_vae_input(texture, device=device, dtype=self.vae.dtype)
         mean = self.vae.encode(vae_in).latent_dist.mean
         ref_latents = (mean * VAE_SCALE).to(dtype)
         context = reference_context.reshape(batch * num_refs, 1, -1).to(device=device, dtype=dtype)
         if mode == "reference" and do_classifier_free_guidance:
             ref_latents = torch.cat([ref_latents, ref_latents])
             context = torch.cat([torch.zeros_like(context), context])
-        if debug is not None:
-            debug.update(vae_enc_input=vae_in, vae_enc_mean=mean, ref_latents=ref_latents, ref_unet_encoder_hidden_states=context)
+        _report_all(report, vae_enc_input=vae_in, vae_enc_mean=mean, ref_latents=ref_latents,
+                    ref_unet_encoder_hidden_states=context)
         bank = self.reference_bank
         bank.writing = True
         try:
@@ -745,8 +585,7 @@ class MCLDPipeline(DiffusionPipeline):
             self.reference_unet(ref_latents, timestep, encoder_hidden_states=context, return_dict=False)
         finally:
             bank.writing = False
-        if debug is not None:
-            debug["refbank"] = {k: v.clone() for k, v in bank.written.items()}
+        report("refbank", bank.written)
         bank.finalize(batch_size=batch, num_references=num_refs)
         bank.written.clear()
         bank.reference_latent_hw = tuple(ref_latents.shape[-2:])
@@ -781,8 +620,7 @@ class MCLDPipeline(DiffusionPipeline):
                     f"non-finite VAE output for sample {i}",
                 )
         decoded = torch.cat(decoded)
-        images = (decoded / 2 + 0.5).clamp(0, 1).float()
-        return images, decoder_input, decoded
+        return vae_output_to_images(decoded), decoder_input, decoded
 
     def _decode_float32(self, decoder_input: torch.Tensor) -> torch.Tensor:
         """Decode ``(1, 4, h, w)`` with the VAE temporarily in float32 (overflow fallback)."""
@@ -811,6 +649,7 @@ class MCLDPipeline(DiffusionPipeline):
         return self._num_timesteps
 
     @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
         source_image=None,
@@ -833,6 +672,7 @@ class MCLDPipeline(DiffusionPipeline):
         debug_capture: Optional[Dict[str, Any]] = None,
         ablations: Sequence[str] = (),
         reference_attention_mask: Optional[Callable[[Any], Optional[torch.Tensor]]] = None,
+        debug_hook: Optional[Callable[[str, Any], None]] = None,
     ):
         r"""Render the source person in the target pose.
 
@@ -865,18 +705,27 @@ class MCLDPipeline(DiffusionPipeline):
             return_dict: Return :class:`MCLDPipelineOutput` (else a tuple).
             callback_on_step_end: ``fn(pipe, step_index, timestep, callback_kwargs)
                 -> dict`` called after every step; ``callback_kwargs`` holds the
-                tensors named in ``callback_on_step_end_tensor_inputs``; a
-                returned ``"latents"`` replaces the latents.
+                tensors named in ``callback_on_step_end_tensor_inputs``. As in
+                diffusers, a returned tensor replaces the pipeline's from the next
+                step on: ``"latents"``, ``"encoder_hidden_states"`` (the packed stage
+                contexts of every later step) and ``"pose_features"`` (the features
+                added to ``conv_in``'s output, both CFG rows). A replacement must keep
+                the shape. ``"noise_pred"`` / ``"noise_pred_raw"`` are outputs of the
+                step just taken (recomputed at every step): they may be returned
+                unchanged (e.g. ``return callback_kwargs``); a different tensor is
+                refused with ``ValueError``, since it could change nothing.
             callback_on_step_end_tensor_inputs: Names from ``_callback_tensor_inputs``
-                (``latents``; ``noise_pred`` guided; ``noise_pred_raw`` UNet output
-                ``(2B or B, 4, h, w)``, rows ``[uncond, cond]``; ``encoder_hidden_states``
-                packed stage contexts; ``pose_features``).
+                (``latents`` ``(B, 4, h, w)``; ``noise_pred`` guided ``(B, 4, h, w)``;
+                ``noise_pred_raw`` UNet output ``(2B or B, 4, h, w)``, rows
+                ``[uncond, cond]``; ``encoder_hidden_states`` packed stage contexts
+                ``(2B or B, T, D)``; ``pose_features`` ``(B, C0, h, w)``).
             execution_mode: ``"reference"`` or ``"fast"`` (default: the attribute).
             reference_bank_dtype: Storage dtype of the reference bank; ``"auto"`` =
                 float16 in reference mode (upstream quirk), compute dtype in fast
                 mode; ``None`` = compute dtype; or a ``torch.dtype``.
             eta: DDIM eta (upstream 0).
-            debug_capture: Optional dict the pipeline fills with intermediates
+            debug_capture: Optional dict the pipeline fills with intermediates,
+                shorthand for ``debug_hook=IntermediateCapture(debug_capture)``
                 (names as in the golden set: ``clip_pixel_values_source``,
                 ``clip_embeds_source``, ``face_tokens``, ``vae_enc_input``,
                 ``vae_enc_mean``, ``ref_latents``, ``ref_unet_encoder_hidden_states``,
@@ -896,186 +745,176 @@ class MCLDPipeline(DiffusionPipeline):
                 (``bank.attention_mask_fn`` contract, e.g. parsing-guided
                 attention, :class:`~mcld.models.attention_processors.PartAttentionMask`)
                 installed for this call only; ``None`` leaves the bank's hook as it is.
+            debug_hook: Optional ``hook(name, value)`` the pipeline tells each
+                intermediate as it is computed (the names of ``debug_capture``;
+                per-step names end in ``_steps`` and are told once per step, and
+                ``latents_steps`` once more before the loop with the initial noise).
+                It must not modify the values. :class:`IntermediateCapture` keeps them.
+
+        Examples:
 
         Returns:
             :class:`MCLDPipelineOutput` or ``(images, images_512x352,
             images_256x176, latents)``.
 
         Raises:
-            ValueError / TypeError: For bad arguments (see :meth:`check_inputs`), or
-                an unknown ablation name.
+            ValueError / TypeError: For bad arguments (see :meth:`check_inputs`), an
+                unknown ablation name, both ``debug_capture`` and ``debug_hook``, or
+                a callback replacement of the wrong shape or of a step output.
             NaNOutputError: If the final latents are NaN/inf (e.g. float16 overflow; checked
                 once after the loop, which adds no host-GPU sync per step) or the VAE output is.
             OutOfMemoryError: If CUDA runs out of memory.
         """
+        # 1. Check inputs
         mode = execution_mode or self.execution_mode
         self._check_mode(mode)
         ablations = self._check_ablations(ablations)
-        # 1. Check inputs
         self.check_inputs(
             source_image, texture_map, target_iuv, face_embeds, height, width, num_inference_steps,
             guidance_scale, latents, callback_on_step_end_tensor_inputs,
         )
+        if debug_capture is not None and debug_hook is not None:
+            raise ValueError("pass debug_capture (a dict to fill) or debug_hook (a callable), not both")
+        report = IntermediateCapture(debug_capture) if debug_capture is not None else (debug_hook or _no_report)
         self._guidance_scale = guidance_scale
-        debug = debug_capture
-        previous_mask_fn = self.reference_bank.attention_mask_fn
+        device, dtype = self._execution_device, self._compute_dtype
+        do_cfg = self.do_classifier_free_guidance
+        bank = self.reference_bank
+        previous_mask_fn = bank.attention_mask_fn
         if reference_attention_mask is not None:
-            self.reference_bank.attention_mask_fn = reference_attention_mask
+            bank.attention_mask_fn = reference_attention_mask
         try:
-            return self._run(
-                mode, source_image, texture_map, target_iuv, face_embeds, num_inference_steps, height, width,
-                generator, latents, output_type, return_dict, callback_on_step_end,
-                list(callback_on_step_end_tensor_inputs), reference_bank_dtype, eta, debug,
-                ablations=ablations,
-            )
+            # 2. Preprocess the images (upstream dataset semantics, mcld.image_processor)
+            source, texture, iuv = self.prepare_images(source_image, texture_map, target_iuv, height, width)
+            batch, num_refs = texture.shape[:2]
+            num_src = source.shape[1]
+            _report_all(report, input_source_image=source, input_ref_image=texture, input_pose_image=iuv)
+
+            # 3. Encode CLIP tokens of the source photo(s) and texture map(s)
+            clip_src, pix_src = self.encode_clip_image(source.reshape(batch * num_src, *source.shape[2:]), device, dtype)
+            clip_tex, pix_tex = self.encode_clip_image(texture.reshape(batch * num_refs, *texture.shape[2:]), device, dtype)
+            clip_src = clip_src.reshape(batch, num_src, 1, -1)
+            clip_tex = clip_tex.reshape(batch, num_refs, 1, -1)
+            _report_all(report, clip_pixel_values_source=pix_src, clip_pixel_values_texture=pix_tex,
+                        clip_embeds_source=clip_src[:, 0, 0], clip_embeds_texture=clip_tex[:, 0, 0])
+
+            # 4. Encode the face embedding into face tokens
+            face_tokens, face_used = self.encode_face(face_embeds, batch, device, dtype)
+            _report_all(report, input_face_emb=face_used, face_tokens=face_tokens)
+
+            # 5. Stage contexts, CFG order [uncond, cond]; zeros for uncond (facts s5, s7)
+            src_token = clip_src.mean(dim=1)  # (B, 1, D); K = 1: the token itself
+            tex_token = clip_tex.mean(dim=1)
+            # Ablations (ABLATIONS): the named condition becomes the uncond rows' zeros.
+            if "source_clip" in ablations:
+                src_token, clip_src = torch.zeros_like(src_token), torch.zeros_like(clip_src)
+            if "texture_clip" in ablations:
+                tex_token = torch.zeros_like(tex_token)
+            if "face_tokens" in ablations:
+                face_tokens = torch.zeros_like(face_tokens)
+            down = torch.cat([src_token, face_tokens], dim=1)
+            mid = torch.cat([src_token, tex_token, face_tokens], dim=1)
+            up = torch.cat([tex_token, face_tokens], dim=1)
+            if do_cfg:
+                down, mid, up = (torch.cat([torch.zeros_like(c), c]) for c in (down, mid, up))
+            encoder_hidden_states, layout = pack_stage_contexts(down, mid, up)
+            _report_all(report, enc_down_step0=down, enc_mid_step0=mid, enc_up_step0=up)
+
+            # 6. Timesteps
+            self.scheduler.set_timesteps(num_inference_steps, device=device)
+            timesteps = self.scheduler.timesteps
+            self._num_timesteps = len(timesteps)
+            report("timesteps", timesteps)
+
+            # 7. Initial latents
+            latents = self.prepare_latents(batch, height, width, dtype, device, generator, latents)
+            _report_all(report, init_noise=latents, latents_steps=latents)
+
+            # 8. Reference pass (ReferenceNet at t = 0) fills the bank
+            bank.clear()
+            if reference_bank_dtype == "auto":
+                reference_bank_dtype = torch.float16 if mode == "reference" else None
+            bank.storage_dtype = reference_bank_dtype
+            bank.cache_projections = mode == "fast"
+            bank.latent_hw = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+            ref_context = clip_src.expand(batch, num_refs, 1, clip_src.shape[-1]) if num_src == 1 else clip_src
+            if "reference_attention" in ablations:
+                report("refbank", {})
+            else:
+                self.encode_reference(texture, ref_context, mode, do_cfg, report)
+            bank.num_uncond_rows = batch if do_cfg else 0
+
+            # 9. Pose features, computed once, added to conv_in's output at every step
+            pose_input = iuv_to_pose_guider_input(iuv, device=device, dtype=self.pose_guider.dtype)
+            pose_features = self.pose_guider(pose_input).to(dtype)
+            _report_all(report, pose_guider_input=pose_input, pose_fea=pose_features)
+            self.pose_injector.features = torch.cat([pose_features, pose_features]) if do_cfg else pose_features
+
+            # 10. Denoising loop
+            extra_step_kwargs = self._extra_step_kwargs(generator, eta)
+            cross_attention_kwargs = {"context_layout": layout}
+            with self.progress_bar(total=num_inference_steps) as progress_bar:
+                for i, t in enumerate(timesteps):
+                    latent_model_input = torch.cat([latents, latents]) if do_cfg else latents
+                    latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
+                    noise_pred_raw = self.denoising_unet(
+                        latent_model_input, t, encoder_hidden_states=encoder_hidden_states,
+                        cross_attention_kwargs=cross_attention_kwargs, return_dict=False,
+                    )[0]
+                    if do_cfg:
+                        noise_pred_uncond, noise_pred_cond = noise_pred_raw.chunk(2)
+                        noise_pred = noise_pred_uncond + self._guidance_scale * (noise_pred_cond - noise_pred_uncond)
+                    else:
+                        noise_pred = noise_pred_raw
+                    latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                    _report_all(report, unet_input_steps=latent_model_input, noise_pred_raw_steps=noise_pred_raw,
+                                noise_pred_guided_steps=noise_pred, latents_steps=latents)
+                    if callback_on_step_end is not None:
+                        current = {
+                            "latents": latents, "noise_pred": noise_pred, "noise_pred_raw": noise_pred_raw,
+                            "encoder_hidden_states": encoder_hidden_states, "pose_features": pose_features,
+                        }
+                        callback_kwargs = {k: current[k] for k in callback_on_step_end_tensor_inputs}
+                        outputs = callback_on_step_end(self, i, t, callback_kwargs) or {}
+                        current = _apply_callback_outputs(current, outputs)
+                        latents, encoder_hidden_states = current["latents"], current["encoder_hidden_states"]
+                        if current["pose_features"] is not pose_features:
+                            pose_features = current["pose_features"]
+                            self.pose_injector.features = (
+                                torch.cat([pose_features, pose_features]) if do_cfg else pose_features
+                            )
+                    progress_bar.update()
+
+            # Checked once after the loop, not per step: a per-step check makes the
+            # host wait for the GPU at every step (diffusers' DDIM step still reads
+            # one timestep value on the host). Non-finite latents stay non-finite
+            # through later steps, so nothing is missed.
+            if not torch.isfinite(latents).all():
+                raise NaNOutputError(
+                    "Generation failed: the result contained invalid values. Try again with float32 or another seed.",
+                    f"non-finite latents after the denoising loop ({num_inference_steps} steps)",
+                )
+
+            # 11. Decode and post-process (upstream test.py, mcld.image_processor)
+            final_latents = latents.float()
+            if output_type == "latent":
+                images = post_large = post_small = None
+            else:
+                images, decoder_input, decoded = self.decode_latents(latents)
+                post_large, post_small = (upstream_postprocess(images, size) for size in UPSTREAM_OUTPUT_SIZES)
+                _report_all(report, vae_decode_input=decoder_input, vae_decode_output=decoded, image=images,
+                            post_512x352_uint8=post_large, post_256x176_uint8=post_small)
+                images, post_large, post_small = (convert_images(x, output_type) for x in (images, post_large, post_small))
+            self.maybe_free_model_hooks()
         except torch.cuda.OutOfMemoryError as err:
             raise OutOfMemoryError(
                 "The GPU ran out of memory. Try fewer steps, a smaller size or fewer references.", str(err)
             ) from err
         finally:
-            self.reference_bank.clear()
-            self.reference_bank.attention_mask_fn = previous_mask_fn
+            bank.clear()
+            bank.attention_mask_fn = previous_mask_fn
             self.pose_injector.features = None
 
-    def _run(
-        self, mode, source_image, texture_map, target_iuv, face_embeds, num_inference_steps, height, width,
-        generator, latents, output_type, return_dict, callback_on_step_end, callback_inputs,
-        reference_bank_dtype, eta, debug, ablations=frozenset(),
-    ):
-        device, dtype = self._execution_device, self._compute_dtype
-        do_cfg = self.do_classifier_free_guidance
-
-        # 2. Preprocess the images (upstream dataset semantics)
-        source, texture, iuv = self.prepare_images(source_image, texture_map, target_iuv, height, width)
-        batch, num_refs = texture.shape[:2]
-        if debug is not None:
-            debug.update(input_source_image=source, input_ref_image=texture, input_pose_image=iuv)
-
-        # 3. Encode CLIP tokens of the source photo(s) and texture map(s)
-        num_src = source.shape[1]
-        clip_src, pix_src = self.encode_clip_image(source.reshape(batch * num_src, *source.shape[2:]), device, dtype)
-        clip_tex, pix_tex = self.encode_clip_image(texture.reshape(batch * num_refs, *texture.shape[2:]), device, dtype)
-        clip_src = clip_src.reshape(batch, num_src, 1, -1)
-        clip_tex = clip_tex.reshape(batch, num_refs, 1, -1)
-        if debug is not None:
-            debug.update(
-                clip_pixel_values_source=pix_src, clip_pixel_values_texture=pix_tex,
-                clip_embeds_source=clip_src[:, 0, 0], clip_embeds_texture=clip_tex[:, 0, 0],
-            )
-
-        # 4. Encode the face embedding into face tokens
-        face_tokens, face_used = self.encode_face(face_embeds, batch, device, dtype)
-        if debug is not None:
-            debug.update(input_face_emb=face_used, face_tokens=face_tokens)
-
-        # 5. Stage contexts, CFG order [uncond, cond]; zeros for uncond (facts s5, s7)
-        src_token = clip_src.mean(dim=1)  # (B, 1, D); K = 1: the token itself
-        tex_token = clip_tex.mean(dim=1)
-        # Ablations (ABLATIONS): the named condition becomes the uncond rows' zeros.
-        if "source_clip" in ablations:
-            src_token, clip_src = torch.zeros_like(src_token), torch.zeros_like(clip_src)
-        if "texture_clip" in ablations:
-            tex_token = torch.zeros_like(tex_token)
-        if "face_tokens" in ablations:
-            face_tokens = torch.zeros_like(face_tokens)
-        down = torch.cat([src_token, face_tokens], dim=1)
-        mid = torch.cat([src_token, tex_token, face_tokens], dim=1)
-        up = torch.cat([tex_token, face_tokens], dim=1)
-        if do_cfg:
-            down, mid, up = (torch.cat([torch.zeros_like(c), c]) for c in (down, mid, up))
-        encoder_hidden_states, layout = pack_stage_contexts(down, mid, up)
-        if debug is not None:
-            debug.update(enc_down_step0=down, enc_mid_step0=mid, enc_up_step0=up)
-
-        # 6. Timesteps
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
-        self._num_timesteps = len(timesteps)
-        if debug is not None:
-            debug["timesteps"] = timesteps.clone()
-
-        # 7. Initial latents
-        latents = self.prepare_latents(batch, height, width, dtype, device, generator, latents)
-        if debug is not None:
-            debug.update(init_noise=latents.clone(), unet_input_steps=[], noise_pred_raw_steps=[],
-                         noise_pred_guided_steps=[], latents_steps=[latents.clone()])
-
-        # 8. Reference pass (ReferenceNet at t = 0) fills the bank
-        bank = self.reference_bank
-        bank.clear()
-        if reference_bank_dtype == "auto":
-            reference_bank_dtype = torch.float16 if mode == "reference" else None
-        bank.storage_dtype = reference_bank_dtype
-        bank.cache_projections = mode == "fast"
-        bank.latent_hw = (height // self.vae_scale_factor, width // self.vae_scale_factor)
-        ref_context = clip_src.expand(batch, num_refs, 1, clip_src.shape[-1]) if num_src == 1 else clip_src
-        if "reference_attention" not in ablations:
-            self.encode_reference(texture, ref_context, mode, do_cfg, debug)
-        elif debug is not None:
-            debug["refbank"] = {}
-        bank.num_uncond_rows = batch if do_cfg else 0
-
-        # 9. Pose features, computed once, added to conv_in's output at every step
-        pose_input = iuv.to(device=device, dtype=self.pose_guider.dtype)
-        pose_features = self.pose_guider(pose_input).to(dtype)
-        if debug is not None:
-            debug.update(pose_guider_input=pose_input, pose_fea=pose_features)
-        self.pose_injector.features = torch.cat([pose_features, pose_features]) if do_cfg else pose_features
-
-        # 10. Denoising loop
-        extra_step_kwargs = self._extra_step_kwargs(generator, eta)
-        cross_attention_kwargs = {"context_layout": layout}
-        with self.progress_bar(total=num_inference_steps) as progress_bar:
-            for i, t in enumerate(timesteps):
-                latent_model_input = torch.cat([latents, latents]) if do_cfg else latents
-                latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
-                noise_pred_raw = self.denoising_unet(
-                    latent_model_input, t, encoder_hidden_states=encoder_hidden_states,
-                    cross_attention_kwargs=cross_attention_kwargs, return_dict=False,
-                )[0]
-                if do_cfg:
-                    noise_pred_uncond, noise_pred_cond = noise_pred_raw.chunk(2)
-                    noise_pred = noise_pred_uncond + self._guidance_scale * (noise_pred_cond - noise_pred_uncond)
-                else:
-                    noise_pred = noise_pred_raw
-                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
-                if debug is not None:
-                    debug["unet_input_steps"].append(latent_model_input.clone())
-                    debug["noise_pred_raw_steps"].append(noise_pred_raw.clone())
-                    debug["noise_pred_guided_steps"].append(noise_pred.clone())
-                    debug["latents_steps"].append(latents.clone())
-                if callback_on_step_end is not None:
-                    local = {
-                        "latents": latents, "noise_pred": noise_pred, "noise_pred_raw": noise_pred_raw,
-                        "encoder_hidden_states": encoder_hidden_states, "pose_features": pose_features,
-                    }
-                    callback_kwargs = {k: local[k] for k in callback_inputs}
-                    outputs = callback_on_step_end(self, i, t, callback_kwargs) or {}
-                    latents = outputs.pop("latents", latents)
-                progress_bar.update()
-
-        # Checked once after the loop, not per step: a per-step check makes the
-        # host wait for the GPU at every step (diffusers' DDIM step still reads
-        # one timestep value on the host). Non-finite latents stay non-finite
-        # through later steps, so nothing is missed.
-        if not torch.isfinite(latents).all():
-            raise NaNOutputError(
-                "Generation failed: the result contained invalid values. Try again with float32 or another seed.",
-                f"non-finite latents after the denoising loop ({num_inference_steps} steps)",
-            )
-
-        # 11. Decode and post-process (upstream test.py)
-        final_latents = latents.float()
-        if output_type == "latent":
-            images = post_large = post_small = None
-        else:
-            images, decoder_input, decoded = self.decode_latents(latents)
-            post_large, post_small = (upstream_postprocess(images, size) for size in UPSTREAM_OUTPUT_SIZES)
-            if debug is not None:
-                debug.update(vae_decode_input=decoder_input, vae_decode_output=decoded, image=images,
-                             post_512x352_uint8=post_large, post_256x176_uint8=post_small)
-            images, post_large, post_small = (self._convert(x, output_type) for x in (images, post_large, post_small))
-        self.maybe_free_model_hooks()
         if not return_dict:
             return images, post_large, post_small, final_latents
         return MCLDPipelineOutput(images=images, images_512x352=post_large, images_256x176=post_small, latents=final_latents)
@@ -1089,29 +928,89 @@ class MCLDPipeline(DiffusionPipeline):
             kwargs["generator"] = generator
         return kwargs
 
-    @staticmethod
-    def _convert(images: torch.Tensor, output_type: str):
-        if output_type == "pt":
-            return images.cpu()
-        array = images.cpu().permute(0, 2, 3, 1).numpy()
-        if output_type == "np":
-            return array
-        if output_type == "pil":
-            if array.dtype != np.uint8:
-                array = (array * 255).round().clip(0, 255).astype(np.uint8)
-            return [PIL.Image.fromarray(a) for a in array]
-        raise ValueError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
+
+# Debug capture and callback outputs -----------------------------------------------
 
 
-def _resize_for_stack(tensor: torch.Tensor, size) -> torch.Tensor:
-    """Bring differently sized source tensors to one size for stacking (CLIP resizes anyway)."""
-    if tuple(tensor.shape[-2:]) == tuple(size):
-        return tensor
-    return F.interpolate(tensor, size=tuple(size), mode="bicubic", antialias=True).clamp(0, 1)
+def _no_report(name: str, value: Any) -> None:
+    """The default ``debug_hook``: keeps nothing."""
 
 
-def _five_d(value: torch.Tensor, name: str, height: int, width: int, check_size: bool) -> torch.Tensor:
-    """Validate a ``(B, K, 3, H, W)`` tensor of K references."""
-    batch, refs = value.shape[:2]
-    flat = _image_to_tensor(value.reshape(batch * refs, *value.shape[2:]), name, height, width, check_size)
-    return flat.reshape(batch, refs, *flat.shape[1:])
+def _report_all(hook: Callable[[str, Any], None], **values: Any) -> None:
+    """Tell ``hook`` each ``name=value`` in order."""
+    for name, value in values.items():
+        hook(name, value)
+
+
+class IntermediateCapture:
+    """A ``debug_hook`` for :meth:`MCLDPipeline.__call__` that keeps every intermediate by name.
+
+    Tensors are stored as detached clones (so later in-place work cannot
+    change them); a dict of tensors (``refbank``: ``{block path: (N, L, C)}``)
+    is copied tensor by tensor; a name ending in ``_steps`` collects a list,
+    one entry per report (``latents_steps[0]`` is the initial noise, then one
+    per denoising step). Shapes and dtypes are the pipeline's own (see
+    ``debug_capture`` in :meth:`MCLDPipeline.__call__`).
+
+    Example::
+
+        capture = IntermediateCapture()
+        pipe(..., debug_hook=capture)
+        capture.store["pose_fea"]  # (B, C0, h, w)
+
+    Args:
+        store: The dict to fill (default a new one), e.g. a caller's
+            ``debug_capture``.
+
+    Source:
+        Names follow the golden set of upstream ``pipeline_pose2img_mcld.py``
+        (``tests/test_pipeline_golden.py``).
+    """
+
+    def __init__(self, store: Optional[Dict[str, Any]] = None):
+        self.store: Dict[str, Any] = {} if store is None else store
+
+    def __call__(self, name: str, value: Any) -> None:
+        """Keep ``value`` under ``name`` (appended to a list for ``*_steps`` names)."""
+        if isinstance(value, torch.Tensor):
+            value = value.detach().clone()
+        elif isinstance(value, dict):
+            value = {k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in value.items()}
+        if name.endswith("_steps"):
+            self.store.setdefault(name, []).append(value)
+        else:
+            self.store[name] = value
+
+
+def _apply_callback_outputs(current: Dict[str, torch.Tensor], outputs: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    """``current`` with the tensors a ``callback_on_step_end`` returned.
+
+    Args:
+        current: The loop's tensors by name (the ``_callback_tensor_inputs``).
+        outputs: The callback's return value; names outside ``current`` are
+            ignored, as diffusers does.
+
+    Returns:
+        A new dict: ``current`` with every returned tensor in place.
+
+    Raises:
+        ValueError: If a replacement is not a tensor of the same shape, or a
+            step output (``noise_pred``, ``noise_pred_raw``) is replaced.
+    """
+    updated = dict(current)
+    for name, value in outputs.items():
+        if name not in current or value is current[name]:
+            continue
+        if name in _STEP_OUTPUT_TENSORS:
+            raise ValueError(
+                f"callback_on_step_end returned a new {name!r}: it is an output of the step just taken and is "
+                "recomputed at the next one, so replacing it could change nothing; replace 'latents' instead"
+            )
+        if not isinstance(value, torch.Tensor) or value.shape != current[name].shape:
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(
+                f"callback_on_step_end returned {name!r} of shape {got}; it must keep the shape "
+                f"{tuple(current[name].shape)}"
+            )
+        updated[name] = value
+    return updated

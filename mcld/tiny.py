@@ -19,6 +19,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler
 from torch import nn
 
+from .loaders import FROM_CHECKPOINT, load_mcld_components
 from .models.face_resampler import FaceResampler
 from .models.pose_guider import PoseGuider
 from .models.unets import build_denoising_unet, build_reference_unet, load_config
@@ -128,7 +129,9 @@ def load_pipeline_from_upstream_folder(
     Layout: ``vae/`` (``AutoencoderKL.save_pretrained``), ``image_encoder/``
     (``CLIPVisionModelWithProjection.save_pretrained``), ``unet_config.json``
     (the 2D UNet config of both UNets), ``scheduler_config.json`` (DDIM), and
-    the four upstream ``.pth`` files.
+    the four upstream ``.pth`` files. The pose guider and Resampler sizes are
+    read from the checkpoint shapes. Loaded by the one checkpoint loader,
+    :func:`mcld.loaders.load_mcld_components`, in float32, then cast.
 
     Args:
         path: The folder.
@@ -145,62 +148,20 @@ def load_pipeline_from_upstream_folder(
         WeightsNotFoundError: If a part is missing.
         CheckpointError: If a file is corrupt or mismatched.
     """
-    from .weights import load_component_weights, load_image_encoder, load_vae
-
     folder = Path(path)
-    unet_config = load_config(folder / "unet_config.json")
-    common = dict(source=folder, cache_dir=cache_dir, convert=convert)
-    reference_unet = load_component_weights("reference_unet", build_reference_unet(unet_config, device="meta"), **common)
-    denoising_unet = load_component_weights("denoising_unet", build_denoising_unet(unet_config, device="meta"), **common)
-    # Pose guider / Resampler sizes follow the checkpoint shapes of the folder.
-    from .weights import read_state_dict, resolve_checkpoint
-
-    pose_state = read_state_dict(resolve_checkpoint("pose_guider", folder))
-    widths = [pose_state["conv_in.weight"].shape[0]] + [pose_state[f"blocks.{i}.weight"].shape[0] for i in range(1, 100, 2) if f"blocks.{i}.weight" in pose_state]
-    with torch.device("meta"):
-        pose_guider = PoseGuider(
-            conditioning_embedding_channels=pose_state["conv_out.weight"].shape[0],
-            conditioning_channels=pose_state["conv_in.weight"].shape[1],
-            block_out_channels=tuple(widths),
-        )
-    pose_guider = load_component_weights("pose_guider", pose_guider, **common)
-    proj_state = read_state_dict(resolve_checkpoint("face_resampler", folder))
-    dim = proj_state["latents"].shape[-1]
-    depth = len({k.split(".")[1] for k in proj_state if k.startswith("layers.")})
-    inner = proj_state["layers.0.0.to_q.weight"].shape[0]
-    dim_head = _dim_head_from(unet_config, inner, dim)
-    with torch.device("meta"):
-        face_resampler = FaceResampler(
-            dim=dim,
-            depth=depth,
-            dim_head=dim_head,
-            heads=inner // dim_head,
-            num_queries=proj_state["latents"].shape[1],
-            embedding_dim=proj_state["proj_in.weight"].shape[1],
-            output_dim=proj_state["proj_out.weight"].shape[0],
-            ff_mult=proj_state["layers.0.1.1.weight"].shape[0] // dim,
-        )
-    face_resampler = load_component_weights("face_resampler", face_resampler, **common)
-    scheduler = DDIMScheduler.from_config(load_config(folder / "scheduler_config.json"))
-    pipe = MCLDPipeline(
-        vae=load_vae(folder / "vae", torch_dtype=torch.float32),
-        image_encoder=load_image_encoder(folder / "image_encoder", torch_dtype=torch.float32),
-        reference_unet=reference_unet,
-        denoising_unet=denoising_unet,
-        pose_guider=pose_guider,
-        face_resampler=face_resampler,
-        scheduler=scheduler,
-        execution_mode=execution_mode,
+    components = load_mcld_components(
+        folder,
+        vae=folder / "vae",
+        image_encoder=folder / "image_encoder",
+        unet_config=folder / "unet_config.json",
+        scheduler_config=folder / "scheduler_config.json",
+        pose_guider_config=FROM_CHECKPOINT,
+        face_resampler_config=FROM_CHECKPOINT,
+        torch_dtype=torch.float32,
+        cache_dir=cache_dir,
+        convert=convert,
+        fp16_cache=False,
     )
+    pipe = MCLDPipeline(**components, execution_mode=execution_mode)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to_device_dtype(device, torch_dtype)
-
-
-def _dim_head_from(unet_config: Dict, inner: int, dim: int) -> int:
-    """Head width of the Resampler: not recoverable from shapes; use the known
-    configurations (full: 64 of 20 heads; tiny golden: 16 of 4 heads)."""
-    for config_name in ("face_resampler_config.json", "tiny/face_resampler_config.json"):
-        cfg = load_config(config_name)
-        if cfg["dim"] == dim and cfg["dim_head"] * cfg["heads"] == inner:
-            return cfg["dim_head"]
-    return 64 if inner % 64 == 0 else inner

@@ -79,7 +79,7 @@ def test_channels_last_fast_path_matches_fast_mode(inputs):
     torch.testing.assert_close(tuned.latents, plain.latents, atol=1e-4, rtol=0)
 
 
-def test_from_pretrained_float16_reads_the_float16_cache(tmp_path, mcld_golden_dir, mcld_manifest, inputs):
+def test_from_mcld_checkpoints_float16_reads_the_float16_cache(tmp_path, mcld_golden_dir, mcld_manifest, inputs):
     """A float16 start converts once to float16 safetensors; the second start
     assigns those tensors to the meta-built modules: every component is float16
     (IP projections included) and the pipeline runs."""
@@ -91,9 +91,9 @@ def test_from_pretrained_float16_reads_the_float16_cache(tmp_path, mcld_golden_d
         cache_dir=tmp_path,
         torch_dtype=torch.float16,
     )
-    first = MCLDPipeline.from_pretrained(mcld_golden_dir, **kwargs)
+    first = MCLDPipeline.from_mcld_checkpoints(mcld_golden_dir, **kwargs)
     assert len(list(tmp_path.rglob("*.fp16.safetensors"))) == 4
-    second = MCLDPipeline.from_pretrained(mcld_golden_dir, **kwargs)
+    second = MCLDPipeline.from_mcld_checkpoints(mcld_golden_dir, **kwargs)
     for pipe in (first, second):
         for name in ("vae", "image_encoder", "reference_unet", "denoising_unet", "pose_guider", "face_resampler"):
             assert {p.dtype for p in getattr(pipe, name).parameters()} == {torch.float16}, name

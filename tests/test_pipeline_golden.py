@@ -3,8 +3,8 @@
 Loads the golden checkpoints as they are (upstream file format and names),
 calls the pipeline with the manifest's ``pipeline_call`` settings (size,
 steps, guidance, eta, seed) on the manifest's input tensors
-(``inputs.pipeline_tensors``), captures every intermediate with the
-pipeline's ``debug_capture`` hook and compares EVERY non-diagnostic array of
+(``inputs.pipeline_tensors``), captures every intermediate through the
+pipeline's ``debug_hook`` (an ``IntermediateCapture``) and compares EVERY non-diagnostic array of
 ``golden.npz`` within its tolerance from the manifest.
 
 Tolerances: ``tolerances_suggested.per_array[name]`` records, per array, the
@@ -23,7 +23,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mcld.pipeline_mcld import MCLDPipelineOutput
+from mcld.pipeline_mcld import IntermediateCapture, MCLDPipelineOutput
 from mcld.tiny import load_pipeline_from_upstream_folder
 
 # golden array -> how to read it from our run; the frame axis upstream keeps
@@ -63,7 +63,7 @@ def _inputs(golden_dir, manifest):
 def _call(pipe, golden_dir, manifest, **extra):
     call = manifest["pipeline_call"]
     inputs = _inputs(golden_dir, manifest)
-    capture = {}
+    capture = IntermediateCapture()
     out = pipe(
         # README convention: clip_image = ToTensor(source) * 255; our API takes [0, 1].
         source_image=inputs["clip_image"] / 255,
@@ -77,10 +77,10 @@ def _call(pipe, golden_dir, manifest, **extra):
         eta=call["eta"],
         generator=torch.Generator().manual_seed(call["generator_seed"]),
         output_type="pt",
-        debug_capture=capture,
+        debug_hook=capture,
         **extra,
     )
-    return out, capture
+    return out, capture.store
 
 
 def tolerance(manifest: dict, name: str, manifest_path) -> float:

@@ -168,10 +168,10 @@ def test_safetensors_cache_is_written_and_preferred(tmp_path, mcld_golden_dir):
         load_component_weights("pose_guider", PoseGuider(conditioning_embedding_channels=32), folder, cache_dir=cache)
 
 
-def test_from_pretrained_local_folder_matches_upstream_folder_loader(tmp_path, mcld_golden_dir, mcld_manifest):
-    """``from_pretrained`` on a local folder (meta-device build, strict loading,
+def test_from_mcld_checkpoints_local_folder_matches_upstream_folder_loader(tmp_path, mcld_golden_dir, mcld_manifest):
+    """``from_mcld_checkpoints`` on a local folder (meta-device build, strict loading,
     safetensors conversion) gives the same pipeline as the folder loader."""
-    pipe = MCLDPipeline.from_pretrained(
+    pipe = MCLDPipeline.from_mcld_checkpoints(
         mcld_golden_dir,
         vae=mcld_golden_dir / "vae",
         image_encoder=mcld_golden_dir / "image_encoder",
@@ -214,7 +214,7 @@ def test_cache_key_includes_subfolder(tmp_path, mcld_golden_dir):
     assert _cache_slug("Lotior/mcld", "v2") != _cache_slug("Lotior/mcld")
 
 
-def test_from_pretrained_passes_local_files_only_to_vae_and_encoder(monkeypatch, tmp_path, mcld_golden_dir, mcld_manifest):
+def test_from_mcld_checkpoints_passes_local_files_only_to_vae_and_encoder(monkeypatch, tmp_path, mcld_golden_dir, mcld_manifest):
     import mcld.weights as weights
 
     calls = {}
@@ -228,7 +228,7 @@ def test_from_pretrained_passes_local_files_only_to_vae_and_encoder(monkeypatch,
 
     monkeypatch.setattr(weights, "load_vae", spy("vae", real_vae))
     monkeypatch.setattr(weights, "load_image_encoder", spy("image_encoder", real_encoder))
-    MCLDPipeline.from_pretrained(
+    MCLDPipeline.from_mcld_checkpoints(
         mcld_golden_dir,
         vae="stabilityai/sd-vae-ft-mse",
         image_encoder="lambdalabs/sd-image-variations-diffusers",
