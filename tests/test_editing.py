@@ -151,14 +151,14 @@ def test_to_source_conditions_replaces_texture_and_face(photos, composed):
     assert out.texture is res.texture and out.face_status == "ok"
     np.testing.assert_array_equal(out.face_embeds, photos[0].face_embeds)
     assert out.warnings[0] == "x" and base.face_status == "no_face"  # the original is untouched
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the appearance photo has no SourceConditions"):
         compose_conditions(photos, RegionSelection(base=0), fill="none").to_source_conditions()
 
 
 def test_bad_inputs(photos):
     with pytest.raises(ValueError, match="upper_garment"):
         compose_conditions(photos, RegionSelection(upper_garment=3))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="compose_conditions needs at least one photo"):
         compose_conditions([], RegionSelection())
     broken = EditSource(crop=photos[0].crop[:32], iuv=photos[0].iuv, parsing=photos[0].parsing)
     with pytest.raises(ValueError, match="one frame"):
