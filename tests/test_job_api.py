@@ -170,3 +170,14 @@ def test_cli_refuses_bad_edit_and_gallery_arguments_before_loading(tmp_path, pho
     rc = cli.main(["generate", "--tiny", "--source", photos[0], *extra, "--out", str(tmp_path / "o.png")])
     assert rc == 2
     assert message in capsys.readouterr().err
+
+
+def test_run_never_runs_mediapipe(photos):
+    """The GPU half gets every person in the job: a fresh instance without a
+    detector runs a job and still has none (it would build one to detect)."""
+    job = PoseTransfer.tiny(seed=0).prepare(photos[0], photos[1], align=True, num_inference_steps=STEPS)
+    gpu_side = PoseTransfer.tiny(seed=0)
+    assert gpu_side.pose_detector is None
+    result = gpu_side.run(job)
+    assert gpu_side.pose_detector is None, "run() must not detect people"
+    assert result.source.crop is job.photos[0].crop and result.target.aligned
