@@ -439,12 +439,14 @@ class PoseTransfer:
         Args:
             image: The photo (path, bytes, PIL or array).
             person_index: Which person (left-to-right index) when there are
-                several; ``None`` takes the largest.
+                several; ``None`` (or ``-1``) takes the largest.
             people: The :class:`~mcld.annotators.mediapipe_pose.PersonPose`
                 list :meth:`detect_people` (or
                 :func:`mcld.annotators.mediapipe_pose.detect_people`) found in
                 this same photo; given, MediaPipe is not run again.
-            what: ``"source"`` or ``"target"``: the word used in notes.
+            what: ``"source"`` or ``"target"`` (notes say "the source photo"),
+                or a photo's label such as ``"Photo 2"`` (used as is); the
+                notes' :attr:`~mcld.conditions.Note.photo`.
 
         Returns:
             :class:`PersonCrop`; its ``pose`` is the person's pose in crop
@@ -452,8 +454,10 @@ class PoseTransfer:
 
         Raises:
             InputImageError: unusable file. NoPersonError: nobody found.
-            ValueError: ``person_index`` out of range, or ``people`` from a
-                photo of another size.
+            NoPersonError: ``person_index`` names a person the photo does not
+                have (the visitor's sentence: "Person 3 was chosen, but 1
+                person was found in the source photo. ...").
+            ValueError: ``people`` from a photo of another size.
         """
         photo, people = self._photo_and_people(image, people)
         idx, notes = self._choose(people, person_index, what)
