@@ -46,6 +46,8 @@ def test_comparison_sheet_tiles_every_result_at_the_tallest_height(tmp_path):
     assert sheet.width == 2 * (352 + 8) + 8 and sheet.height > 512 + 16
     os.remove(history[0][0])
     assert Image.open(store.comparison_sheet(history)).width == 176 + 16
+    grid = store.save_image(Image.new("RGB", (30, 20)), "grid_4_images_")
+    assert os.path.basename(grid).startswith("mcld_grid_4_images_") and Image.open(grid).size == (30, 20)
 
 
 def test_options_and_target_mode():

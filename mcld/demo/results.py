@@ -72,6 +72,20 @@ class ResultsStore:
         os.close(fd)
         return path
 
+    def save_image(self, image, name: str) -> str:
+        """Write one PNG (e.g. a comparison grid's sheet) into the store, pruned like results.
+
+        Args:
+            image: An RGB PIL image.
+            name: File-name prefix after ``mcld_`` (e.g. ``"grid_4_images_"``).
+
+        Returns:
+            The PNG's path.
+        """
+        path = self._new_path(f"mcld_{name}")
+        image.save(path)
+        return path
+
     def save(self, image, settings: dict, caption: str, history: Sequence | None) -> list:
         """Write a result PNG (settings as JSON in its ``mcld_settings`` text
         chunk) and put it first in a visitor's history.
