@@ -29,8 +29,9 @@ settings, so it equals the single-image call bit for bit.
 
 ZeroGPU: :func:`grid_gpu_duration` is the ``spaces.GPU(duration=...)`` of a
 GPU function that runs a whole grid; it refuses (:class:`GridTooLargeError`,
-naming the largest grid that fits) a grid over the per-call ceiling
-:data:`mcld.zerogpu.GPU_MAX_S`.
+naming the largest grid that fits) a grid over the project's per-call cap
+:data:`mcld.zerogpu.GPU_MAX_S` (ZeroGPU documents no per-call ceiling; see
+that constant for where 120 s comes from).
 
 Source:
     Our own layout and orchestration (upstream ``jqliu09/MCLD`` writes single
@@ -112,8 +113,9 @@ _LINE_GAP = 3
 
 
 class GridTooLargeError(MCLDError, ValueError):
-    """A grid needs more GPU time than one ZeroGPU call allows (or more cells
-    than :data:`MAX_GRID_CELLS`); the message says what fits."""
+    """A grid needs more GPU time than this project's per-call cap
+    (:data:`mcld.zerogpu.GPU_MAX_S`) or more cells than :data:`MAX_GRID_CELLS`;
+    the message says what fits."""
 
 
 @dataclass(frozen=True)
@@ -277,8 +279,8 @@ def grid_gpu_duration(cells: Sequence[dict], num_photo_targets: int) -> int:
         :func:`grid_gpu_seconds` rounded up, at most :data:`mcld.zerogpu.GPU_MAX_S`.
 
     Raises:
-        GridTooLargeError: the grid needs more than ``GPU_MAX_S`` (ZeroGPU's
-            per-call ceiling); the message names the most cells that fit at
+        GridTooLargeError: the grid needs more than ``GPU_MAX_S`` (the
+            project's per-call cap, not a documented ZeroGPU limit); the message names the most cells that fit at
             these steps, so the caller can refuse or split it.
     """
     from . import zerogpu
@@ -290,7 +292,7 @@ def grid_gpu_duration(cells: Sequence[dict], num_photo_targets: int) -> int:
         fits = max(0, int((zerogpu.GPU_MAX_S - fixed) // (mean_steps * zerogpu.GPU_SECONDS_PER_STEP)))
         raise GridTooLargeError(
             f"This grid of {len(cells)} images needs about {math.ceil(seconds)} s of GPU, more than the "
-            f"{zerogpu.GPU_MAX_S} s one call may use; at {mean_steps:g} steps about {fits} images fit. "
+            f"{zerogpu.GPU_MAX_S} s this Space allows one call; at {mean_steps:g} steps about {fits} images fit. "
             "Use fewer poses, values or steps, or split the grid.",
             f"{seconds:.1f} s > GPU_MAX_S",
         )
