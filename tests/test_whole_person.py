@@ -28,10 +28,10 @@ from mcld.annotators.mediapipe_pose import (
 from mcld.annotators.face.embedding import detect_face_box_mediapipe
 from mcld.person_crop import DEEPFASHION_BODY_BOTTOM, DEEPFASHION_BODY_TOP, body_span, crop_label_image
 from mcld.pose_transfer import PoseTransfer
+from tests.long_skirt import paint_long_skirt, skirt_rows
 
 pytest.importorskip("mediapipe")
 
-SKIRT_RGB = (120, 20, 40)
 DEEPFASHION_PHOTOS = ("fashionWOMENBlouses_Shirtsid0000635004_1front", "fashionWOMENSkirtsid0000177102_1front")
 
 
@@ -58,20 +58,7 @@ def dress(images_dir, detector):
 @pytest.fixture(scope="module")
 def skirt(dress):
     """The dress photo with a flat long skirt from the waist to the floor."""
-    photo, person = dress
-    k = person.keypoints_px
-    h = photo.shape[0]
-    hips_y = float(min(k[8, 1], k[11, 1]))
-    hx0, hx1 = float(min(k[8, 0], k[11, 0])), float(max(k[8, 0], k[11, 0]))
-    hw = hx1 - hx0
-    floor = float(max(k[10, 1], k[13, 1])) + 0.06 * h  # below the ankles: over the shoes
-    waist = hips_y - 0.08 * h
-    polygon = np.array(
-        [[hx0 - 0.6 * hw, waist], [hx1 + 0.6 * hw, waist], [hx1 + 1.8 * hw, floor], [hx0 - 2.0 * hw, floor]], np.int32
-    )
-    painted = photo.copy()
-    cv2.fillPoly(painted, [polygon], SKIRT_RGB)
-    return painted, floor
+    return paint_long_skirt(*dress)
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +96,7 @@ def test_skirt_hides_the_legs_and_the_crop_keeps_the_hem(skirt, detector, locato
     info = crop.crop_info
     hem_in_crop = (floor - info.y0) * info.scale
     assert info.out_size[1] * 0.97 <= hem_in_crop <= info.out_size[1]
-    skirt_rows = np.nonzero((np.abs(crop.crop.astype(int) - SKIRT_RGB).sum(axis=2) < 30).sum(axis=1) > 20)[0]
-    assert skirt_rows.max() >= 0.96 * info.out_size[1]
+    assert skirt_rows(crop.crop).max() >= 0.96 * info.out_size[1]
     assert FEET_OUT_OF_FRAME_NOTE not in crop.notes and NO_FACE_NOTE not in crop.notes
 
 
