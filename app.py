@@ -21,26 +21,28 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import os
 import random
 import sys
-import tempfile
 import threading
-import time
-from collections import OrderedDict
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import spaces
 
+from mcld.annotators.densepose.iuv import iuv_to_display
+from mcld.conditions import CROP_SIZE, check_sampling_args
+from mcld.demo import DemoOptions, ResultsStore, TargetMode, caption, example_rows, parsing_name, people_note
+from mcld.demo import result_settings, status_line
+from mcld.editing import REGION_LABELS, SAME_AS_FACE, RegionSelection
 from mcld.errors import MCLDError
+from mcld.gallery import find_gallery_pose, gallery_target, gallery_thumbnail, load_gallery
 from mcld.gradio_photo import PhotoInput
+from mcld.grid import grid_gpu_duration, parse_axis, plan_grid, run_grid
 from mcld.image_utils import MAX_FILE_BYTES
+from mcld.pose_transfer import PoseTransfer
 from mcld.schedulers import SCHEDULERS
-from mcld.zerogpu import GPU_CONDITIONS_S, GPU_MAX_S, gpu_duration
 
 TINY = os.environ.get("MCLD_TINY", "").lower() in {"1", "true", "yes"} or "--tiny" in sys.argv
 TINY_BANNER = "Tiny random weights: outputs are noise, for testing the pipeline only"
@@ -53,52 +55,19 @@ CSS = (
     "#results .grid-wrap { padding-top: var(--size-8); }\n"
     "#pose-gallery .caption-label { white-space: normal; max-width: calc(100% - 8px); position: static; }"
 )
-OUTPUT_SIZES = {"512x352": "image_512x352", "256x176": "image_256x176"}
-#: Advanced "Texture map" choice -> ``texture_fill`` of :meth:`PoseTransfer.prepare_source`
-#: (upstream MCLD's hole filling, the default, or our clean fill).
-TEXTURE_MAPS = {"upstream (default)": "upstream", "clean fill": "clean"}
-DEFAULT_STEPS = 4 if TINY else 20
+#: What the demo offers (defaults and choices) and where it keeps its results.
+OPTIONS = DemoOptions(tiny=TINY)
 LOGGER = logging.getLogger("mcld.app")
-RESULTS_DIR = Path(tempfile.gettempdir()) / "mcld_results"
-#: Result PNGs kept in RESULTS_DIR (all visitors together): the newest ones,
-#: and none older than RESULTS_MAX_AGE_S; older ones are deleted on each save.
-RESULTS_MAX_FILES = 200
-RESULTS_MAX_AGE_S = 24 * 3600
+STORE = ResultsStore()
 #: Gradio's own cache (uploads, and outputs copied for serving): every hour,
-#: delete the files older than RESULTS_MAX_AGE_S (``gr.Blocks(delete_cache=...)``).
-GRADIO_CACHE_SWEEP = (3600, RESULTS_MAX_AGE_S)
-#: Results one visitor's gallery keeps (newest first).
-MAX_HISTORY = 24
-#: Extra photos of "Edit regions" (Photo 2 .. Photo 5; the source is "Source").
-MAX_EDIT_PHOTOS = 4
-EDIT_PHOTO_LABELS = ("Source", *(f"Photo {k}" for k in range(2, MAX_EDIT_PHOTOS + 2)))
-#: Edit choices: RegionSelection field -> dropdown label.
-EDIT_CHOICES = {
-    "face": "Face",
-    "hair": "Hair",
-    "upper_garment": "Upper garment",
-    "lower_garment": "Lower garment",
-    "shoes": "Shoes",
-    "appearance": "Appearance (CLIP)",
-    "identity": "Identity (face embedding)",
-}
-SAME_AS_FACE = "Same as face"
-#: Parser (``ParsingResult.source`` / ``HumanParser.source``) -> the name the UI shows.
-PARSING_NAMES = {
-    "mediapipe-coarse": "coarse parsing (MediaPipe)",
-    "schp-atr-onnx": "parsing (SCHP, ATR)",
-    "schp-lip-onnx": "parsing (SCHP, LIP)",
-    "schp-onnx": "parsing (SCHP)",
-}
+#: delete the files older than the results' age limit (``gr.Blocks(delete_cache=...)``).
+GRADIO_CACHE_SWEEP = (3600, int(STORE.max_age_s))
 
 #: What :func:`mcld.startup.preload` built before ``launch()`` (set by ``__main__``).
 _STARTUP = None
 _STARTUP_LOCK = threading.Lock()
 _LOCATOR = None
 _LOCATOR_LOCK = threading.Lock()
-_PEOPLE_CACHE: OrderedDict = OrderedDict()
-_PEOPLE_CACHE_SIZE = 8
-_PEOPLE_LOCK = threading.Lock()
 
 
 def start_up():
@@ -157,13 +126,15 @@ def get_pose_transfer():
 
 
 def get_locator():
-    """A :class:`~mcld.pose_transfer.PoseTransfer` without models: locates and
-    crops people (MediaPipe) for previews without loading any weights."""
+    """The :class:`~mcld.pose_transfer.PoseTransfer` that finds people: the one
+    built at start-up (its per-file detection cache then also serves
+    Generate), else one without models (MediaPipe and the crop only)."""
     global _LOCATOR
+    startup = get_startup()
+    if startup.pose_transfer is not None:
+        return startup.pose_transfer
     with _LOCATOR_LOCK:
         if _LOCATOR is None:
-            from mcld.pose_transfer import PoseTransfer
-
             _LOCATOR = PoseTransfer(None, None)
         return _LOCATOR
 
@@ -292,28 +263,21 @@ def startup_status_markdown(startup, details: bool = True, head: bool = True) ->
     return head + failed
 
 
-def _people(path: str | None):
-    """``(photo, people)`` for an uploaded file (MediaPipe, CPU).
+def readable(fn):
+    """One decorator for every handler and the GPU function: mcld's input
+    errors (:class:`MCLDError`, ``ValueError``) become a :class:`gr.Error` with
+    the visitor's sentence (ZeroGPU shows only a ``gr.Error`` readably)."""
 
-    The last few files are cached (by path, size and mtime): preview, click,
-    parse and generate of one upload run MediaPipe once.
-    """
-    try:
-        stat = os.stat(path)
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-    except (OSError, TypeError):
-        key = None
-    with _PEOPLE_LOCK:
-        if key in _PEOPLE_CACHE:
-            _PEOPLE_CACHE.move_to_end(key)
-            return _PEOPLE_CACHE[key]
-    found = get_locator().detect_people(path)  # the locator's own MediaPipe graphs, built once
-    if key is not None:
-        with _PEOPLE_LOCK:
-            _PEOPLE_CACHE[key] = found
-            while len(_PEOPLE_CACHE) > _PEOPLE_CACHE_SIZE:
-                _PEOPLE_CACHE.popitem(last=False)
-    return found
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (MCLDError, ValueError) as err:
+            raise _user_error(err) from None
+
+    return wrapper
 
 
 def _overlay(photo, people, index: int) -> np.ndarray:
@@ -322,82 +286,39 @@ def _overlay(photo, people, index: int) -> np.ndarray:
     return draw_pose_overlay(photo, people, selected=index if len(people) > 1 else None)
 
 
-def _largest(people) -> int:
-    return int(np.argmax([float((p.box[2] - p.box[0]) * (p.box[3] - p.box[1])) for p in people]))
-
-
-def _people_note(people, index: int, what: str) -> str:
-    """How many people a photo holds and which one is used, plus that
-    person's own notes (no face found, feet out of frame)."""
-    own = " ".join(getattr(people[index], "notes", None) or [])
-    if len(people) == 1:
-        return f"1 person found in the {what} photo. {own}".strip()
-    return (
-        f"{len(people)} people found in the {what} photo; using person {index + 1}. Click a person to choose another. {own}"
-    ).strip()
-
-
 def _gallery():
     """The pose gallery prepared at start-up (photo entries with their DensePose IUV)."""
     gallery = get_startup().gallery
-    if gallery is None:
-        from mcld.gallery import load_gallery
-
-        gallery = load_gallery()
-    return gallery
+    return gallery if gallery is not None else load_gallery()
 
 
 def _gallery_pose(name: str | None):
-    """The gallery pose named ``name`` (its name or label; ``gr.Error`` listing the valid names)."""
-    from mcld.gallery import find_gallery_pose
-
+    """The gallery pose named ``name`` (its name or label; ``GalleryPoseError`` lists the valid names)."""
     if not name:
         raise visitor_error("Choose a pose in the gallery first.")
-    try:
-        return find_gallery_pose(_gallery(), name)
-    except MCLDError as err:
-        raise _user_error(err) from None
+    return find_gallery_pose(_gallery(), name)
 
 
-def _index(value: float | None, people) -> int:
-    """Hidden person-index field -> index (``-1``/empty: the largest person)."""
-    if value is None or int(value) < 0 or int(value) >= len(people):
-        return _largest(people)
-    return int(value)
+def _person(value) -> int | None:
+    """Hidden person-index field -> ``person_index`` (``-1``/empty: ``None``, the largest)."""
+    return None if value is None or int(value) < 0 else int(value)
 
 
-def _chosen(value: float | None, people, what: str) -> int | None:
-    """Hidden person-index field -> ``person_index`` (``-1``/empty: ``None``, the largest).
-
-    Raises:
-        gr.Error: the index names a person this photo does not have (an index
-            chosen in another photo, e.g. through the API).
-    """
-    if value is None or int(value) < 0:
-        return None
-    if int(value) >= len(people):
-        found = "1 person was" if len(people) == 1 else f"{len(people)} people were"
-        raise visitor_error(
-            f"Person {int(value) + 1} was chosen, but {found} found in the {what} photo. Click a person to choose again."
-        )
-    return int(value)
+def _target(mode, target_path, gallery_name):
+    """What ``PoseTransfer.prepare`` takes as the target: a gallery pose or the photo's path."""
+    if TargetMode.of(mode) is TargetMode.GALLERY:
+        return _gallery_pose(gallery_name)
+    if not target_path:
+        raise visitor_error("Upload a target-pose photo, or choose a pose in the Gallery tab.")
+    return target_path
 
 
-def _locate(pt, path: str | None, person: float | None, what: str):
-    """The chosen person of an uploaded photo, cropped (MediaPipe, CPU):
-    a :class:`~mcld.pose_transfer.PersonCrop`."""
-    photo, people = _people(path)
-    return pt.locate_person(photo, _chosen(person, people, what), people=people, what=what)
-
-
-def _check_sampling(num_inference_steps, guidance_scale, seed) -> None:
-    """The Advanced settings, checked before any work.
-
-    Raises:
-        gr.Error: a field is empty or out of range (the message names it).
-    """
-    from mcld.pose_transfer import check_sampling_args
-
+def _check_request(source_path, output_size, num_inference_steps, guidance_scale, seed, missing_source: str) -> None:
+    """The checks Generate and Generate edit share, before any work (``gr.Error`` naming the field)."""
+    if not source_path:
+        raise visitor_error(missing_source)
+    if output_size not in OPTIONS.output_sizes:
+        raise visitor_error(f"Output size must be one of {', '.join(OPTIONS.output_sizes)}.")
     for name, value in (("Steps", num_inference_steps), ("Guidance", guidance_scale), ("Seed", seed)):
         if value is None:
             raise visitor_error(f"{name} is empty: enter a number in Advanced.")
@@ -405,37 +326,6 @@ def _check_sampling(num_inference_steps, guidance_scale, seed) -> None:
         check_sampling_args(num_inference_steps, guidance_scale, seed)
     except (TypeError, ValueError) as err:
         raise visitor_error(f"Advanced settings: {err}.") from None
-
-
-def _source_person(source_path: str | None, source_person: float | None):
-    """The source person located and cropped, no DensePose (its ``pose`` is
-    what "Align to source" previews align to), or None without a photo."""
-    if not source_path:
-        return None
-    photo, people = _people(source_path)
-    return get_locator().locate_person(photo, _index(source_person, people), people=people)
-
-
-def _target_on_cpu(pt, mode, target_path, target_person, gallery_name, mirror, align_to):
-    """The target, CPU half: a whole gallery :class:`~mcld.pose_transfer.TargetConditions`
-    (its IUV is drawn from the pose), or the photo's :class:`~mcld.pose_transfer.PersonCrop`
-    (DensePose follows on the GPU)."""
-    from mcld.gallery import gallery_target
-
-    if mode == "gallery":
-        return gallery_target(_gallery_pose(gallery_name), mirror=bool(mirror), align_to=align_to)
-    if not target_path:
-        raise visitor_error("Upload a target-pose photo, or choose a pose in the Gallery tab.")
-    return _locate(pt, target_path, target_person, "target")
-
-
-def _target_on_gpu(pt, target, mirror: bool, align_to):
-    """The target, GPU half: DensePose on a photo target's crop (gallery targets are done)."""
-    from mcld.pose_transfer import PersonCrop
-
-    if isinstance(target, PersonCrop):
-        return pt.prepare_target(target, mirror=bool(mirror), align_to=align_to)
-    return target
 
 
 def _progress_callback(progress):
@@ -446,227 +336,56 @@ def _progress_callback(progress):
     return on_step
 
 
-def _readable_errors(fn):
-    """Raise :class:`gr.Error` for mcld's input errors inside a ``spaces.GPU``
-    function: ZeroGPU runs it in a worker process and passes a ``gr.Error``
-    through, but shows any other exception only by its class name."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (MCLDError, ValueError) as err:
-            raise _user_error(err) from None
-
-    return wrapper
-
-
-def _gpu_seconds(job: dict, progress=None) -> int:
-    return gpu_duration(job["num_inference_steps"], 1)
+def _gpu_seconds(job, progress=None) -> int:
+    return job.gpu_seconds()
 
 
 @spaces.GPU(duration=_gpu_seconds)
-@_readable_errors
-def _generate_on_gpu(job: dict, progress=None):
-    """The GPU work of one generation: DensePose (source, photo target), the
-    UV texture from it, diffusion. People, crops and the face come in ``job``."""
-    pt = get_pose_transfer()
-    source = pt.prepare_source(job["source"], face=job["face"], texture_fill=job["texture_fill"])
-    target = _target_on_gpu(pt, job["target"], job["mirror"], source if job["align"] else None)
-    result = pt.generate(
-        source, target, num_inference_steps=job["num_inference_steps"], guidance_scale=job["guidance_scale"],
-        seed=job["seed"], scheduler=job["scheduler"], callback=_progress_callback(progress),
-    )  # fmt: skip
-    return source, target, result
+@readable
+def run_on_gpu(job, progress=None):
+    """The GPU half of Generate and Generate edit: :meth:`PoseTransfer.run`
+    (DensePose, texture, composition, sampling). Takes a picklable
+    :class:`~mcld.conditions.Job`, returns a picklable result."""
+    return get_pose_transfer().run(job, callback=_progress_callback(progress))
 
 
-def _edit_gpu_seconds(job: dict, progress=None) -> int:
-    """One generation, DensePose for each extra photo and, with parsing
-    attention, one more ReferenceNet pass per extra reference."""
-    extra = len(job["photos"]) - 1
-    references = 1 + (extra if job["parsing_attention"] else 0)
-    seconds = gpu_duration(job["num_inference_steps"], references) + GPU_CONDITIONS_S / 2 * extra
-    return int(min(GPU_MAX_S, -(-seconds // 1)))
-
-
-@spaces.GPU(duration=_edit_gpu_seconds)
-@_readable_errors
-def _edit_on_gpu(job: dict, progress=None):
-    """The GPU work of one edit: DensePose of every photo and of a photo
-    target, their UV textures, the composition and diffusion. Crops, faces and
-    parsings come in ``job``."""
-    from mcld.editing import EditSource, edit
-
-    pt = get_pose_transfer()
-    sources = [
-        EditSource.from_source_conditions(pt.prepare_source(person, face=face, texture_fill=job["texture_fill"]), parsing)
-        for person, face, parsing in job["photos"]
-    ]
-    target = _target_on_gpu(pt, job["target"], job["mirror"], sources[0].conditions if job["align"] else None)
-    return edit(
-        pt, sources, job["selection"], target, parsing_attention=job["parsing_attention"],
-        num_inference_steps=job["num_inference_steps"], guidance_scale=job["guidance_scale"], seed=job["seed"],
-        scheduler=job["scheduler"], callback=_progress_callback(progress), photo_labels=job["labels"],
+def _prepare(inputs: dict, target_mode, target_path, target_person, gallery_pose, progress, **edit):
+    """The CPU half: :meth:`PoseTransfer.prepare` with the shared inputs."""
+    pt = get_pose_transfer()  # answers at once when the models did not load at start-up
+    progress(0, desc="Finding the people (MediaPipe), faces and parsing")
+    return pt.prepare(
+        inputs["source_path"], _target(target_mode, target_path, gallery_pose), source_person=_person(inputs["source_person"]),
+        target_person=_person(target_person), mirror=bool(inputs["mirror"]), align=bool(inputs["align"]),
+        num_inference_steps=int(inputs["steps"]), guidance_scale=float(inputs["guidance"]), seed=int(inputs["seed"]),
+        scheduler=inputs["scheduler"], texture_fill=OPTIONS.texture_fill(inputs["texture_map"]), **edit,
     )  # fmt: skip
 
 
-def _prune_results(now: float | None = None) -> None:
-    """Bound :data:`RESULTS_DIR`: delete result PNGs older than
-    :data:`RESULTS_MAX_AGE_S` seconds and all but the newest
-    :data:`RESULTS_MAX_FILES` (safe to run from several handlers at once)."""
-    now = time.time() if now is None else now
-    found = []
-    for path in RESULTS_DIR.glob("mcld_*.png"):
-        try:
-            found.append((path.stat().st_mtime, path))
-        except OSError:  # deleted meanwhile by another handler's prune
-            continue
-    found.sort(reverse=True)
-    for rank, (mtime, path) in enumerate(found):
-        if rank >= RESULTS_MAX_FILES or now - mtime > RESULTS_MAX_AGE_S:
-            path.unlink(missing_ok=True)
+def _finish(job, result, output_size, history):
+    """Save the result (settings in the PNG), put it first in the history; the status line."""
+    history = STORE.save(result.image(output_size), result_settings(job, result, output_size), caption(job, result, output_size), history)
+    return history, status_line(job, result, output_size)
 
 
-def _save_result(image, settings: dict, caption: str, history):
-    """Write a result PNG (settings in its ``mcld_settings`` text chunk) and
-    put it first in the results history.
-
-    Args:
-        image: The result, RGB PIL image.
-        settings: JSON-serialisable settings (``mode``, ``seed``,
-            ``num_inference_steps`` name the file).
-        caption: Gallery caption.
-        history: The visitor's earlier ``(path, caption)`` pairs, newest first.
-
-    Returns:
-        The new history: this result first, then the earlier ones whose file
-        still exists (:func:`_prune_results` may have deleted old ones), at
-        most :data:`MAX_HISTORY` entries.
-    """
-    from PIL.PngImagePlugin import PngInfo
-
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    _prune_results()
-    meta = PngInfo()
-    meta.add_text("mcld_settings", json.dumps(settings))
-    fd, out_path = tempfile.mkstemp(
-        prefix=f"mcld_{settings['mode']}_s{settings['seed']}_steps{settings['num_inference_steps']}_", suffix=".png", dir=RESULTS_DIR
-    )
-    os.close(fd)
-    image.save(out_path, pnginfo=meta)
-    kept = [tuple(item) for item in history or [] if os.path.exists(item[0])]
-    return [(out_path, caption), *kept][:MAX_HISTORY]
-
-
+@readable
 def comparison_sheet(history):
     """All of the visitor's results in one captioned PNG, newest first as in
-    the results gallery: the page to download for a side-by-side comparison
-    of seeds, poses or settings.
+    the results gallery (:meth:`mcld.demo.ResultsStore.comparison_sheet`).
 
     Args:
         history: The visitor's results, ``[(png_path, caption), ...]``.
 
     Returns:
-        Path of the sheet, a PNG in :data:`RESULTS_DIR`.
+        Path of the sheet, a PNG in the results folder.
 
     Raises:
         gr.Error: no result yet (or all of them expired).
     """
-    from PIL import Image
-
-    from mcld.contact_sheet import contact_sheet
-
-    items = [(path, caption) for path, caption in history or [] if os.path.exists(path)]
-    if not items:
-        raise visitor_error("Generate a result first: the sheet puts the results gallery in one image.")
-    images = []
-    for path, _ in items:
-        with Image.open(path) as image:
-            images.append(image.convert("RGB"))
-    # Full resolution: every tile at the tallest result's height (512 for 512x352 results).
-    tile_height = min(512, max(image.height for image in images))
-    sheet = contact_sheet(images, [caption for _, caption in items], columns=min(4, len(images)), tile_height=tile_height)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    _prune_results()
-    fd, out_path = tempfile.mkstemp(prefix=f"mcld_sheet_{len(images)}_results_", suffix=".png", dir=RESULTS_DIR)
-    os.close(fd)
-    sheet.save(out_path)
-    return out_path
-
-
-def _check_request(source_path, output_size, num_inference_steps, guidance_scale, seed, missing_source: str) -> None:
-    """The checks Generate and Generate edit share: a source photo, a known
-    output size, usable Advanced settings (``gr.Error`` naming what is wrong)."""
-    if not source_path:
-        raise visitor_error(missing_source)
-    if output_size not in OUTPUT_SIZES:
-        raise visitor_error(f"Output size must be one of {', '.join(OUTPUT_SIZES)}.")
-    _check_sampling(num_inference_steps, guidance_scale, seed)
-
-
-def _sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler) -> dict:
-    """The target and sampling settings of a GPU job (plain types, picklable)."""
-    return {
-        "target": target,
-        "mirror": bool(mirror),
-        "align": bool(align),
-        "num_inference_steps": int(num_inference_steps),
-        "guidance_scale": float(guidance_scale),
-        "seed": int(seed),
-        "scheduler": scheduler,
-    }
-
-
-def _pose_caption(settings: dict, mode: str, gallery_pose: str | None) -> str:
-    """Caption tail for the target pose: mirror, align and the gallery pose;
-    records the gallery pose in ``settings`` too."""
-    if mode == "gallery":
-        settings["gallery_pose"] = gallery_pose
-    return (
-        f"{' | mirror' if settings['mirrored'] else ''}{' | align' if settings['aligned'] else ''}"
-        f"{' | gallery: ' + gallery_pose if mode == 'gallery' else ''}"
-    )
-
-
-def _texture_fill(texture_map) -> str:
-    """Advanced "Texture map" choice -> ``texture_fill`` (``gr.Error`` for an unknown one)."""
-    if texture_map in TEXTURE_MAPS.values():
-        return texture_map
-    if texture_map not in TEXTURE_MAPS:
-        raise visitor_error(f"Texture map must be one of {', '.join(TEXTURE_MAPS)}, not '{texture_map}'.")
-    return TEXTURE_MAPS[texture_map]
-
-
-def _texture_caption(source) -> str:
-    """Caption tail for the texture map: the clean fill, or "approximate texture map"."""
-    fill = getattr(source, "texture_fill", "upstream")
-    approximate = " | approximate texture map" if getattr(source, "texture_approximate", False) else ""
-    return f"{' | texture: clean fill' if fill == 'clean' else ''}{approximate}"
-
-
-def _run_notes(warnings, face) -> str:
-    """The notes of one run for its status line (no toasts: each run's notes
-    replace the last run's). Left out, because said elsewhere once: the
-    face-model-missing note (start-up status line) and the approximate-texture
-    note (the result's caption and the start-up status line)."""
-    from mcld.annotators.uv_texture import APPROXIMATE_TEXTURE_NOTE
-
-    _, face_status, _, face_note = face
-    notes = [
-        n for n in dict.fromkeys(warnings)
-        if not (face_status == "model_missing" and n == face_note) and not n.startswith(APPROXIMATE_TEXTURE_NOTE)
-    ]  # fmt: skip
-    return f" Notes: {' '.join(notes)}" if notes else ""
-
-
-def _sampling_caption(settings: dict, output_size: str) -> str:
-    return (
-        f"{output_size} | steps {settings['num_inference_steps']} | guidance {settings['guidance_scale']:g} | "
-        f"seed {settings['seed']} | {settings['scheduler']}"
-    )
+    return STORE.comparison_sheet(history)
 
 
 # ----------------------------------------------------------------- handlers
+@readable
 def detect_source(source_path):
     """Find the people in the source photo; draw them; pick the largest.
 
@@ -681,14 +400,29 @@ def detect_source(source_path):
     Raises:
         gr.Error: unusable file or nobody found (the ``user_message``).
     """
-    if not source_path:
+    return _detect(source_path, "source")
+
+
+def _detect(path, what: str):
+    if not path:
         return None, -1, ""
-    try:
-        photo, people = _people(source_path)
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
-    idx = _largest(people)
-    return _overlay(photo, people, idx), idx, _people_note(people, idx, "source")
+    person = get_locator().locate_person(path, what=what)
+    index = person.person_index
+    return _overlay(person.photo, person.people, index), index, people_note(person.people, index, what)
+
+
+@readable
+def _pick(photo_path, x, y, what: str):
+    """``(overlay, person_index, note)`` for a click at ``(x, y)`` photo pixels."""
+    from mcld.annotators.mediapipe_pose import pick_person
+
+    if not photo_path:
+        raise visitor_error(f"Upload a {what} photo first.")
+    if x is None or y is None:
+        raise visitor_error("The photo was still loading: click the person again.")
+    photo, people = get_locator().detect_people(photo_path)
+    idx = pick_person(people, float(x), float(y))
+    return _overlay(photo, people, idx), idx, people_note(people, idx, what)
 
 
 def click_position(evt: gr.SelectData):
@@ -699,22 +433,6 @@ def click_position(evt: gr.SelectData):
     if not isinstance(index, (list, tuple)) or len(index) != 2 or any(v is None for v in index):
         return None, None
     return float(index[0]), float(index[1])
-
-
-def _pick(photo_path, x, y, what: str):
-    """``(overlay, person_index, note)`` for a click at ``(x, y)`` photo pixels."""
-    from mcld.annotators.mediapipe_pose import pick_person
-
-    if not photo_path:
-        raise visitor_error(f"Upload a {what} photo first.")
-    if x is None or y is None:
-        raise visitor_error("The photo was still loading: click the person again.")
-    try:
-        photo, people = _people(photo_path)
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
-    idx = pick_person(people, float(x), float(y))
-    return _overlay(photo, people, idx), idx, _people_note(people, idx, what)
 
 
 def pick_source(source_path, x, y):
@@ -739,21 +457,46 @@ def pick_source(source_path, x, y):
 def _pose_picture(pose) -> np.ndarray:
     """``(512, 352, 3)`` uint8 RGB: a pose's skeleton in the crop frame, on black."""
     from mcld.annotators.mediapipe_pose import draw_pose_overlay
-    from mcld.pose_transfer import CROP_SIZE
 
     return draw_pose_overlay(np.zeros((CROP_SIZE[1], CROP_SIZE[0], 3), np.uint8), [pose])
 
 
+def _source_crop(source_path, source_person):
+    """The source person located and cropped, no DensePose (what "Align to
+    source" previews align to; an index the photo lacks: the largest), or None."""
+    if not source_path:
+        return None
+    photo, people = get_locator().detect_people(source_path)
+    index = _person(source_person)
+    return get_locator().locate_person(photo, index if index is not None and index < len(people) else None, people=people)
+
+
+def _preview_gallery(name, mirror, source_crop):
+    """A gallery pose's preview: the IUV the model gets, and one note naming it."""
+    if not name:
+        return None, "Choose a pose in the gallery."
+    pose = _gallery_pose(name)
+    target = gallery_target(pose, mirror=bool(mirror), align_to=source_crop)
+    # One name: the entry's own "Gallery pose '<label>': ..." sentence is replaced by one with its name.
+    others = [w for w in target.warnings if not w.startswith("Gallery pose '")]
+    notes = [
+        f"Gallery pose **{pose.name}**: {pose.iuv_note}.", *others,
+        "Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else "",
+    ]  # fmt: skip
+    return iuv_to_display(target.iuv), " ".join(n for n in notes if n)
+
+
+@readable
 def preview_target(mode, target_path, target_person, gallery_pose, mirror, align, source_path, source_person):
     """The target pose exactly as Generate will use it, drawn on the CPU (no GPU call).
 
-    A gallery pose is shown as the IUV the model gets (drawn from the pose). A
-    photo target is shown as the chosen person's skeleton in the crop frame,
-    mirrored and aligned as asked: its DensePose IUV is computed inside the
-    Generate GPU call and shown with the result (Conditions).
+    A gallery pose is shown as the IUV the model gets. A photo target is shown
+    as the chosen person's skeleton in the crop frame, mirrored and aligned as
+    asked: its DensePose IUV is computed inside the Generate GPU call and
+    shown with the result (Conditions).
 
     Args:
-        mode: ``"photo"`` or ``"gallery"``.
+        mode: ``"photo"`` or ``"gallery"`` (:class:`mcld.demo.TargetMode`).
         target_path: Target-photo path (photo mode), or ``None``.
         target_person: Chosen person index, ``-1`` for the largest.
         gallery_pose: Gallery pose name (gallery mode), or ``None``.
@@ -763,52 +506,34 @@ def preview_target(mode, target_path, target_person, gallery_pose, mirror, align
         source_person: Source person index, ``-1`` for the largest.
 
     Returns:
-        ``(picture, note)``: ``(512, 352, 3)`` uint8 RGB picture (the IUV
-        for a gallery pose, the skeleton for a photo; ``None`` with nothing to
-        show) and a Markdown note naming the pose (gallery name, or the person
-        of the photo), mirrored, aligned, warnings.
+        ``(picture, note)``: ``(512, 352, 3)`` uint8 RGB picture (``None``
+        with nothing to show) and a Markdown note.
 
     Raises:
         gr.Error: unusable file, nobody found, unknown gallery pose (the
             message lists the valid names).
     """
     from mcld.annotators.mediapipe_pose import align_pose, mirror_pose
-    from mcld.pose_transfer import iuv_to_display
 
-    try:
-        source_crop = _source_person(source_path, source_person) if align else None
-        if mode == "gallery":
-            if not gallery_pose:
-                return None, "Choose a pose in the gallery."
-            pose = _gallery_pose(gallery_pose)
-            target = _target_on_cpu(None, mode, None, None, pose.name, mirror, source_crop)
-            # One name: the entry's own "Gallery pose '<label>': ..." sentence is replaced by one with its name.
-            others = [w for w in target.warnings if not w.startswith("Gallery pose '")]
-            notes = [
-                f"Gallery pose **{pose.name}**: {pose.iuv_note}.", *others,
-                "Mirrored." if target.mirrored else "", "Aligned to the source person." if target.aligned else "",
-            ]  # fmt: skip
-            note = " ".join(n for n in notes if n)
-            return iuv_to_display(target.iuv), note
-        if not target_path:
-            return None, ""
-        crop = _target_on_cpu(get_locator(), "photo", target_path, target_person, None, mirror, None)
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
+    source_crop = _source_crop(source_path, source_person) if align else None
+    if TargetMode.of(mode) is TargetMode.GALLERY:
+        return _preview_gallery(gallery_pose, mirror, source_crop)
+    if not target_path:
+        return None, ""
+    crop = get_locator().locate_person(target_path, _person(target_person), what="target")
     pose = mirror_pose(crop.pose) if mirror else crop.pose
     if source_crop is not None:
         pose, _ = align_pose(pose, source_crop.pose)
-    people_note = _people_note(crop.people, crop.person_index, "target")
+    people = people_note(crop.people, crop.person_index, "target")
     notes = [
-        people_note,
-        "Mirrored." if mirror else "",
+        *(w for w in crop.warnings if w not in people), people, "Mirrored." if mirror else "",
         "Aligned to the source person." if source_crop is not None else "",
         "Its DensePose IUV is computed with Generate (one GPU call) and shown under Conditions.",
-    ]
-    own = [w for w in crop.warnings if w not in people_note]  # the person's notes are in people_note already
-    return _pose_picture(pose), " ".join(n for n in [*own, *notes] if n)
+    ]  # fmt: skip
+    return _pose_picture(pose), " ".join(n for n in notes if n)
 
 
+@readable
 def detect_target(target_path):
     """Find the people in the target photo, draw them, pick the largest (CPU,
     no GPU call: the preview follows from :func:`preview_target`).
@@ -819,14 +544,7 @@ def detect_target(target_path):
     Raises:
         gr.Error: unusable file or nobody found.
     """
-    if not target_path:
-        return None, -1, ""
-    try:
-        photo, people = _people(target_path)
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
-    idx = _largest(people)
-    return _overlay(photo, people, idx), idx, _people_note(people, idx, "target")
+    return _detect(target_path, "target")
 
 
 def pick_target(target_path, x, y):
@@ -834,6 +552,7 @@ def pick_target(target_path, x, y):
     return _pick(target_path, x, y, "target")
 
 
+@readable
 def gallery_pose_at(evt: gr.SelectData) -> str:
     """A click on a gallery thumbnail -> that pose's name."""
     poses = _gallery()
@@ -843,6 +562,7 @@ def gallery_pose_at(evt: gr.SelectData) -> str:
     return poses[index].name
 
 
+@readable
 def pick_gallery_pose(gallery_pose):
     """Make a gallery pose the target.
 
@@ -863,33 +583,22 @@ def randomize_seed():
     return random.randint(0, 2**31 - 1)
 
 
+@readable
 def generate(
-    source_path,
-    source_person,
-    target_mode,
-    target_path,
-    target_person,
-    gallery_pose,
-    mirror,
-    align,
-    num_inference_steps,
-    guidance_scale,
-    seed,
-    scheduler,
-    output_size,
-    texture_map,
-    history,
-    progress=gr.Progress(),
-):
+    source_path, source_person, target_mode, target_path, target_person, gallery_pose, mirror, align,
+    num_inference_steps, guidance_scale, seed, scheduler, output_size, texture_map, history,
+    progress=gr.Progress()
+):  # fmt: skip
     """Generate the source person in the target pose; put the result first in the results.
 
-    MediaPipe (cached per upload), the crops and the face embedding run here on
-    the CPU; DensePose, the UV texture and sampling in :func:`_generate_on_gpu`.
+    :meth:`PoseTransfer.prepare` (MediaPipe, cached per upload, the crops and
+    the face embedding) runs here on the CPU; :func:`run_on_gpu` gets the
+    :class:`~mcld.conditions.Job` (DensePose, the UV texture and sampling).
 
     Args:
         source_path: Source-photo path.
         source_person: Source person index, ``-1`` for the largest.
-        target_mode: ``"photo"`` or ``"gallery"``.
+        target_mode: ``"photo"`` or ``"gallery"`` (:class:`mcld.demo.TargetMode`).
         target_path: Target-photo path (photo mode).
         target_person: Target person index, ``-1`` for the largest.
         gallery_pose: Gallery pose name (gallery mode).
@@ -899,84 +608,38 @@ def generate(
         guidance_scale: Classifier-free guidance, 0..20.
         seed: Noise seed, ``>= 0``.
         scheduler: A name from :data:`mcld.schedulers.SCHEDULERS`.
-        output_size: A key of :data:`OUTPUT_SIZES` (``"512x352"`` or ``"256x176"``).
-        texture_map: A key of :data:`TEXTURE_MAPS`: how the UV texture map's
-            holes are filled (upstream's rule, or the clean fill).
-        history: The visitor's results, ``[(png_path, caption), ...]``, newest
-            first; the new history keeps the newest :data:`MAX_HISTORY`.
+        output_size: ``"512x352"`` or ``"256x176"``.
+        texture_map: A "Texture map" choice (:attr:`mcld.demo.DemoOptions.texture_maps`).
+        history: The visitor's results, ``[(png_path, caption), ...]``, newest first.
         progress: Gradio progress tracker.
 
     Returns:
         ``(gallery, history, source_skeleton, source_iuv, texture, face_crop,
-        target_skeleton, target_iuv, status)``: the new history twice (gallery
-        and state); ``(512, 352, 3)`` uint8 RGB skeletons and IUV pictures, the
+        target_skeleton, target_iuv, status)``: the new history twice;
+        ``(512, 352, 3)`` uint8 RGB skeletons and IUV pictures, the
         ``(512, 512, 3)`` UV texture, the face crop (or ``None``) and a status line.
 
     Raises:
         gr.Error: missing input, bad settings, unusable file, nobody found, or
             any other :class:`~mcld.errors.MCLDError` (its ``user_message``).
     """
-    _check_request(
-        source_path, output_size, num_inference_steps, guidance_scale, seed, "Upload a source photo of a person first."
-    )
-    pt = get_pose_transfer()  # answers at once when the models did not load at start-up
-    mode = "gallery" if target_mode == "gallery" else "photo"
-    if mode == "gallery":
-        gallery_pose = _gallery_pose(gallery_pose).name  # one name: a label given through the API becomes the name
-    progress(0, desc="Finding the people (MediaPipe) and the face")
-    try:
-        source_crop = _locate(pt, source_path, source_person, "source")
-        target = _target_on_cpu(
-            pt, mode, target_path, target_person, gallery_pose, mirror, source_crop if align else None
-        )  # fmt: skip
-        job = {
-            "source": source_crop,
-            "face": pt.face_embedding(source_crop),  # detection's face decision counts (no face: zeros, one note)
-            "texture_fill": _texture_fill(texture_map),
-            **_sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler),
-        }
-        progress(0, desc="DensePose, texture and sampling")
-        source, target, result = _generate_on_gpu(job, progress)
-    except gr.Error:
-        raise
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
-    from mcld.pose_transfer import iuv_to_display
-
-    image = getattr(result, OUTPUT_SIZES[output_size])
-    settings = dict(result.settings, output_size=output_size, target=mode)
-    caption = (
-        f"{settings['mode']} | {_sampling_caption(settings, output_size)}{_pose_caption(settings, mode, gallery_pose)}"
-        f"{_texture_caption(source)}"
-    )
-    history = _save_result(image, settings, caption, history)
-    notes = _run_notes(source.warnings, job["face"])
-    status = f"Done: {caption}. Sampling took {result.timings.get('sampling_s', 0):.1f} s.{notes}"
+    _check_request(source_path, output_size, num_inference_steps, guidance_scale, seed, "Upload a source photo of a person first.")
+    inputs = dict(
+        source_path=source_path, source_person=source_person, mirror=mirror, align=align, steps=num_inference_steps,
+        guidance=guidance_scale, seed=seed, scheduler=scheduler, texture_map=texture_map,
+    )  # fmt: skip
+    job = _prepare(inputs, target_mode, target_path, target_person, gallery_pose, progress)
+    progress(0, desc="DensePose, texture and sampling")
+    result = run_on_gpu(job, progress)
+    history, status = _finish(job, result, output_size, history)
+    src, tgt = result.source, result.target
     return (
-        history,
-        history,
-        source.skeleton(),
-        iuv_to_display(source.iuv),
-        source.texture,
-        source.face_crop,
-        target.skeleton(),
-        iuv_to_display(target.iuv),
-        status,
-    )
+        history, history, src.skeleton(), iuv_to_display(src.iuv), src.texture, src.face_crop, tgt.skeleton(),
+        iuv_to_display(tgt.iuv), status,
+    )  # fmt: skip
 
 
-def _parsing_name(source: str) -> str:
-    return PARSING_NAMES.get(source, f"parsing ({source})")
-
-
-def _parse_crop(person):
-    """Human parsing of a :class:`~mcld.pose_transfer.PersonCrop` (CPU), with
-    detection's decision that there is a person (``parse_person``)."""
-    from mcld.annotators.human_parsing import parse_person
-
-    return parse_person(get_parser(), person.crop, person.pose)
-
-
+@readable
 def parse_photo(photo_path, person_index=-1, label="Source"):
     """Parse the person of a photo (the crop the edit uses) and draw the regions.
 
@@ -985,18 +648,14 @@ def parse_photo(photo_path, person_index=-1, label="Source"):
     """
     if not photo_path:
         return None, ""
-    from mcld.annotators.human_parsing import draw_parsing_overlay
+    from mcld.annotators.human_parsing import draw_parsing_overlay, parse_person
 
-    try:
-        person = _locate(get_locator(), photo_path, person_index, "edit")
-        result = _parse_crop(person)
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
+    person = get_locator().locate_person(photo_path, _person(person_index), what="edit")
+    result = parse_person(get_parser(), person.crop, person.pose)
     regions = ", ".join(r.replace("_", " ") for r in result.present_regions()) or "none"
-    name = _parsing_name(result.source)
     people = len(person.people)
     who = "1 person" if people == 1 else f"{people} people; using person {person.person_index + 1}"
-    note = f"{label}: {name}. Regions: {regions}. ({who})"
+    note = f"{label}: {parsing_name(result.source)}. Regions: {regions}. ({who})"
     return draw_parsing_overlay(person.crop, result, legend=False), note
 
 
@@ -1013,67 +672,20 @@ def parsing_legend_html() -> str:
     return f'<div id="parsing-legend-items" style="line-height:1.9">Parsing colours: {items}</div>'
 
 
-def _edit_selection(choices: dict[str, str], photo_paths: list):
-    """Dropdown values -> (RegionSelection, photo slots used, their labels).
-
-    Only the photos a choice names are prepared; their indices in the
-    selection are compact (``0`` = the source).
-    """
-    from mcld.editing import RegionSelection
-
-    slots = {}
-    for field, value in choices.items():
-        if field == "identity" and value == SAME_AS_FACE:
-            continue
-        if value not in EDIT_PHOTO_LABELS:
-            raise visitor_error(f"{EDIT_CHOICES[field]}: choose one of {', '.join(EDIT_PHOTO_LABELS)}, not '{value}'.")
-        slot = EDIT_PHOTO_LABELS.index(value)
-        if slot > 0 and not photo_paths[slot - 1]:
-            raise visitor_error(f"{EDIT_CHOICES[field]} is to come from {value}, but no photo was uploaded as {value}.")
-        slots[field] = slot
-    used = sorted({0, *slots.values()})
-    index = {slot: k for k, slot in enumerate(used)}
-    kwargs = {
-        field: index[slot]
-        for field, slot in slots.items()
-        if slot > 0 or field == "identity"  # "Source" for a region = the base photo
-    }
-    return RegionSelection(base=0, **kwargs), used, [EDIT_PHOTO_LABELS[slot] for slot in used]
-
-
+@readable
 def edit_regions(
-    source_path,
-    source_person,
-    photo_2,
-    photo_3,
-    photo_4,
-    photo_5,
-    face,
-    hair,
-    upper_garment,
-    lower_garment,
-    shoes,
-    appearance,
-    identity,
-    parsing_attention,
-    target_mode,
-    target_path,
-    target_person,
-    gallery_pose,
-    mirror,
-    align,
-    num_inference_steps,
-    guidance_scale,
-    seed,
-    scheduler,
-    output_size,
-    texture_map,
-    history,
-    progress=gr.Progress(),
-):
+    source_path, source_person, photo_2, photo_3, photo_4, photo_5, face, hair, upper_garment, lower_garment,
+    shoes, appearance, identity, parsing_attention, target_mode, target_path, target_person, gallery_pose, mirror,
+    align, num_inference_steps, guidance_scale, seed, scheduler, output_size, texture_map, history,
+    progress=gr.Progress()
+):  # fmt: skip
     """Region editing: the source person with regions from other photos, in
     the target pose; the result (settings and selection in its caption and
     PNG metadata) goes first in the results.
+
+    The dropdowns become a :class:`~mcld.editing.RegionSelection`
+    (:meth:`~mcld.editing.RegionSelection.from_choices`); only the photos a
+    choice names are prepared.
 
     Returns:
         ``(gallery, history, composed_texture, status)``: the new history
@@ -1083,82 +695,105 @@ def edit_regions(
         gr.Error: as :func:`generate`, plus a region from an empty photo slot.
     """
     _check_request(
-        source_path, output_size, num_inference_steps, guidance_scale, seed,
-        "Upload a source photo of a person first (step 1).",
+        source_path, output_size, num_inference_steps, guidance_scale, seed, "Upload a source photo of a person first (step 1)."
     )  # fmt: skip
-    paths = [photo_2, photo_3, photo_4, photo_5]
+    paths = [source_path, photo_2, photo_3, photo_4, photo_5]
     choices = dict(
         face=face, hair=hair, upper_garment=upper_garment, lower_garment=lower_garment, shoes=shoes,
         appearance=appearance, identity=identity,
     )  # fmt: skip
-    selection, used, labels = _edit_selection(choices, paths)
-    pt = get_pose_transfer()  # answers at once when the models did not load at start-up
-    mode = "gallery" if target_mode == "gallery" else "photo"
-    if mode == "gallery":
-        gallery_pose = _gallery_pose(gallery_pose).name
-    progress(0, desc="Finding the people (MediaPipe), faces and parsing")
-    try:
-        photos = []
-        for slot, label in zip(used, labels):
-            person = (
-                _locate(pt, source_path, source_person, "source")
-                if slot == 0
-                else _locate(pt, paths[slot - 1], -1, label)
-            )  # fmt: skip
-            photos.append((person, pt.face_embedding(person), _parse_crop(person)))
-        target = _target_on_cpu(pt, mode, target_path, target_person, gallery_pose, mirror, photos[0][0] if align else None)
-        job = {
-            "photos": photos,
-            "labels": labels,
-            "selection": selection,
-            "parsing_attention": bool(parsing_attention),
-            "texture_fill": _texture_fill(texture_map),
-            **_sampling_job(target, mirror, align, num_inference_steps, guidance_scale, seed, scheduler),
-        }
-        progress(0, desc="DensePose, textures and sampling")
-        result = _edit_on_gpu(job, progress)
-    except gr.Error:
-        raise
-    except (MCLDError, ValueError) as err:
-        raise _user_error(err) from None
-    # People/orientation notes of every photo; the face note only through the
-    # identity photo (result.notes): the other photos' faces are not used.
-    notes = [n.replace(f"the {label} photo", label) for label, (person, _, _) in zip(labels, photos) for n in person.warnings]
-    # The face-model-missing note is on the start-up status line already (said once).
-    face_missing = get_startup().face is None
-    notes = [n for n in [*notes, *result.notes] if not (face_missing and "identity model" in n.lower())]
-    regions = {
-        field: EDIT_PHOTO_LABELS[used[getattr(selection, field)]]
-        for field in EDIT_CHOICES
-        if getattr(selection, field) is not None
-    }
-    settings = dict(
-        result.settings, output_size=output_size, target=mode, regions=regions, mirrored=result.target.mirrored,
-        aligned=result.target.aligned,
+    selection, used = RegionSelection.from_choices(choices, OPTIONS.photo_labels, [bool(p) for p in paths])
+    inputs = dict(
+        source_path=source_path, source_person=source_person, mirror=mirror, align=align, steps=num_inference_steps,
+        guidance=guidance_scale, seed=seed, scheduler=scheduler, texture_map=texture_map,
     )  # fmt: skip
-    taken = ", ".join(f"{EDIT_CHOICES[f].lower()}: {label}" for f, label in regions.items()) or "all from Source"
-    caption = (
-        f"{settings['mode']} | edit ({taken}){' | parsing attention' if settings['parsing_attention'] else ''} | "
-        f"{_sampling_caption(settings, output_size)}{_pose_caption(settings, mode, gallery_pose)}"
-    )
-    history = _save_result(getattr(result, OUTPUT_SIZES[output_size]), settings, caption, history)
-    status = f"Done: {caption}.{_run_notes(notes, (None, 'ok', None, None))}"
+    job = _prepare(
+        inputs, target_mode, target_path, target_person, gallery_pose, progress, photos=[paths[s] for s in used[1:]],
+        selection=selection, labels=[OPTIONS.photo_labels[s] for s in used], parser=get_parser(),
+        parsing_attention=bool(parsing_attention),
+    )  # fmt: skip
+    progress(0, desc="DensePose, textures and sampling")
+    result = run_on_gpu(job, progress)
+    history, status = _finish(job, result, output_size, history)
     return history, history, result.composed.texture, status
+
+
+#: The Compare section's choice for the uploaded target photo (the other choices are gallery pose names).
+TARGET_PHOTO = "Target photo (step 2)"
+#: Compare axes (``"none"``: no such axis); values are typed comma-separated.
+COMPARE_AXES = ("none", "seed", "guidance", "steps", "scheduler", "ablation")
+
+
+def _grid_seconds(request, progress=None) -> int:
+    return grid_gpu_duration(request["plan"], request["photos"])
+
+
+@spaces.GPU(duration=_grid_seconds)
+@readable
+def _grid_on_gpu(request, progress=None):
+    """A whole grid in one GPU call (:func:`mcld.grid.run_grid`: each target's conditions once, then every cell)."""
+
+    def on_cell(done: int, total: int) -> None:
+        if progress is not None:
+            progress((done, total), desc=f"Grid image {done}/{total}")
+
+    return run_grid(get_pose_transfer(), request["source"], request["targets"], request["axes"], callback=on_cell, **request["settings"])
+
+
+@readable
+def compare(source_path, target_path, poses, axis_1, values_1, axis_2, values_2, num_inference_steps, guidance_scale, seed,
+            scheduler, output_size, progress=gr.Progress()):  # fmt: skip
+    """Poses x settings in one captioned sheet (:mod:`mcld.grid`), one GPU call.
+
+    Args:
+        source_path: Source-photo path (step 1).
+        target_path: Target-photo path (step 2), used when ``poses`` names it.
+        poses: Column poses: gallery pose names and/or :data:`TARGET_PHOTO`.
+        axis_1, values_1: Row axis (:data:`COMPARE_AXES`) and its comma-separated values.
+        axis_2, values_2: Column-split axis and its values (``"none"``: no split).
+        num_inference_steps, guidance_scale, seed, scheduler, output_size: The
+            Advanced settings of every image except the axes' own.
+        progress: Gradio progress tracker (counts images).
+
+    Returns:
+        ``(sheet, status)``: the sheet PNG's path and a status line with its
+        size in pixels and its headers.
+
+    Raises:
+        gr.Error: no source or pose, bad axis values, or a grid too large for
+            one GPU call (the message says how many images fit).
+    """
+    _check_request(source_path, output_size, num_inference_steps, guidance_scale, seed, "Upload a source photo of a person first.")
+    if not poses:
+        raise visitor_error("Choose at least one pose to compare.")
+    if TARGET_PHOTO in poses and not target_path:
+        raise visitor_error("Upload a target-pose photo in step 2 to compare it, or untick it.")
+    targets = [target_path if name == TARGET_PHOTO else _gallery_pose(name) for name in poses]
+    axes = [parse_axis(f"{a}={v}") for a, v in ((axis_1, values_1), (axis_2, values_2)) if a and a != "none"]
+    settings = dict(num_inference_steps=int(num_inference_steps), guidance_scale=float(guidance_scale), seed=int(seed), scheduler=scheduler)
+    request = dict(source=source_path, targets=targets, axes=axes, plan=plan_grid(len(targets), axes, **settings))
+    request.update(photos=list(poses).count(TARGET_PHOTO), settings=dict(settings, size=output_size, pose_labels=list(poses)))
+    _grid_seconds(request)  # a grid too large for one GPU call is refused here, before any work
+    result = _grid_on_gpu(request, progress)
+    headers = [*(" ".join(h["lines"]) for h in result.layout["row_headers"]), *(" ".join(h["lines"]) for h in result.layout["column_headers"])]
+    path = STORE.save_image(result.sheet, f"grid_{len(result.cells)}_images_")
+    width, height = result.sheet.size
+    return path, f"Done: {len(result.cells)} images, sheet {width}x{height} px. Headers: {'; '.join(headers)}."
 
 
 def add_edit_photo(count):
     """Show one more extra-photo slot.
 
     Args:
-        count: Extra-photo slots shown now (1..:data:`MAX_EDIT_PHOTOS`).
+        count: Extra-photo slots shown now (1..:data:`OPTIONS.max_edit_photos`).
 
     Returns:
         The new count, a visibility update per slot column, and one for the
         "+ Add photo" column (hidden once all slots show).
     """
-    count = min(int(count) + 1, MAX_EDIT_PHOTOS)
-    columns = [gr.Column(visible=k < count) for k in range(MAX_EDIT_PHOTOS)]
-    return count, *columns, gr.Column(visible=count < MAX_EDIT_PHOTOS)
+    count = min(int(count) + 1, OPTIONS.max_edit_photos)
+    columns = [gr.Column(visible=k < count) for k in range(OPTIONS.max_edit_photos)]
+    return count, *columns, gr.Column(visible=count < OPTIONS.max_edit_photos)
 
 
 def generate_example(source_path, target_path, progress=gr.Progress()):
@@ -1168,27 +803,16 @@ def generate_example(source_path, target_path, progress=gr.Progress()):
         :func:`generate`'s outputs without the history state.
     """
     out = generate(
-        source_path, -1, "photo", target_path, -1, None, False, False, DEFAULT_STEPS, 3.5, 42, "ddim", "512x352",
-        "upstream (default)", [], progress,
+        source_path, -1, "photo", target_path, -1, None, False, False, OPTIONS.num_inference_steps,
+        OPTIONS.guidance_scale, OPTIONS.seed, OPTIONS.scheduler, OPTIONS.output_sizes[0], next(iter(OPTIONS.texture_maps)),
+        [], progress,
     )  # fmt: skip
     return (out[0], *out[2:])
-
-
-def example_rows():
-    """Source/target example rows from licensed photos (and the optional dataset)."""
-    from mcld.gallery import load_examples_dataset, write_example_photos
-
-    photos = write_example_photos()
-    rows = [[str(photos["cameraman"]), str(photos["astronaut"])], [str(photos["astronaut"]), str(photos["cameraman"])]]
-    extra, message = load_examples_dataset()
-    return rows + extra, message
 
 
 # ------------------------------------------------------------------- layout
 def build_demo() -> gr.Blocks:
     """The Blocks app (no model is loaded here)."""
-    from mcld.gallery import gallery_thumbnail
-
     poses = _gallery()
     rows, examples_message = example_rows()
     with gr.Blocks(title="MCLD pose transfer", delete_cache=GRADIO_CACHE_SWEEP) as demo:
@@ -1201,7 +825,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(f"⚠️ **{TINY_BANNER}.**", elem_id="tiny-banner")
         startup = get_startup()
         # The overlays' label names the parser chosen at start-up ("coarse parsing (MediaPipe)" for the fallback).
-        parsing_title = _parsing_name(startup.parser.source if startup.parser is not None else "mediapipe-coarse")
+        parsing_title = parsing_name(startup.parser.source if startup.parser is not None else "mediapipe-coarse")
         gr.Markdown(startup_status_markdown(startup, details=False), elem_id="weights-status")
         if startup.failed:
             with gr.Accordion(f"Start-up: {len(startup.failed)} part(s) did not load (details)", open=False, elem_id="startup-details"):
@@ -1279,7 +903,7 @@ def build_demo() -> gr.Blocks:
                     )
                     source_parsing_note = gr.Markdown(label="Parsing note", elem_id="edit-parsing-note-1")
                 photo_columns, edit_photos, edit_parsings, edit_notes = [], [], [], []
-                for k, label in enumerate(EDIT_PHOTO_LABELS[1:], start=2):
+                for k, label in enumerate(OPTIONS.photo_labels[1:], start=2):
                     with gr.Column(visible=k == 2, scale=0, min_width=220) as column:
                         gr.Markdown(f"**{label}**")
                         edit_photos.append(PhotoInput(label=label, height=200, elem_id=f"edit-photo-{k}"))
@@ -1295,25 +919,25 @@ def build_demo() -> gr.Blocks:
                     add_photo_button = gr.Button("+ Add photo", variant="secondary", elem_id="edit-add-photo")
             gr.HTML(parsing_legend_html(), elem_id="parsing-legend")
             edit_photo_count = gr.State(1)
-            photo_choices = list(EDIT_PHOTO_LABELS)
+            photo_choices = list(OPTIONS.photo_labels)
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     with gr.Row():
                         edit_dropdowns = {
                             field: gr.Dropdown(
-                                photo_choices, value="Source", label=EDIT_CHOICES[field], min_width=140,
+                                photo_choices, value="Source", label=REGION_LABELS[field], min_width=140,
                                 elem_id=f"edit-{field.replace('_', '-')}",
                             )  # fmt: skip
                             for field in ("face", "hair", "upper_garment", "lower_garment", "shoes")
                         }
                     with gr.Row():
                         edit_dropdowns["appearance"] = gr.Dropdown(
-                            photo_choices, value="Source", label=EDIT_CHOICES["appearance"],
+                            photo_choices, value="Source", label=REGION_LABELS["appearance"],
                             info="Whose whole crop the CLIP image encoder sees (overall look and colours)",
                             elem_id="edit-appearance",
                         )  # fmt: skip
                         edit_dropdowns["identity"] = gr.Dropdown(
-                            [SAME_AS_FACE, *photo_choices], value=SAME_AS_FACE, label=EDIT_CHOICES["identity"],
+                            [SAME_AS_FACE, *photo_choices], value=SAME_AS_FACE, label=REGION_LABELS["identity"],
                             info="Whose insightface embedding gives the identity tokens", elem_id="edit-identity",
                         )  # fmt: skip
                         parsing_attention = gr.Checkbox(
@@ -1326,6 +950,24 @@ def build_demo() -> gr.Blocks:
                     edit_texture = gr.Image(
                         label="Composed UV texture (last edit)", interactive=False, height=300, elem_id="edit-texture"
                     )
+
+        with gr.Accordion("4. Compare: poses x settings in one sheet", open=False, elem_id="compare"):
+            gr.Markdown(
+                "The source of step 1 in up to 6 poses (columns) and up to 2 axes of settings (rows, column split); "
+                "every image uses the Advanced settings except the axes' own. One GPU call for the whole grid."
+            )
+            compare_poses = gr.CheckboxGroup(
+                [TARGET_PHOTO, *(p.name for p in poses)], value=[p.name for p in poses[:2]], label="Poses (columns)",
+                elem_id="compare-poses",
+            )  # fmt: skip
+            with gr.Row():
+                compare_axis_1 = gr.Dropdown(list(COMPARE_AXES), value="seed", label="Rows", elem_id="compare-axis-1")
+                compare_values_1 = gr.Textbox("0,1", label="Row values (comma-separated)", elem_id="compare-values-1")
+                compare_axis_2 = gr.Dropdown(list(COMPARE_AXES), value="none", label="Column split", elem_id="compare-axis-2")
+                compare_values_2 = gr.Textbox("", label="Split values", elem_id="compare-values-2")
+            compare_button = gr.Button("Run grid", variant="primary", elem_id="compare-run")
+            compare_status = gr.Markdown(label="Compare status", elem_id="compare-status")
+            compare_sheet = gr.Image(label="Comparison grid", interactive=False, type="filepath", format="png", elem_id="compare-sheet")
 
         results = gr.Gallery(
             label="Results (newest first; caption = settings; download with the button)",
@@ -1348,16 +990,16 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("Advanced", open=False, elem_id="advanced"):
             with gr.Row():
                 steps = gr.Slider(
-                    1, 100, value=DEFAULT_STEPS, step=1, label="Steps", info="Denoising steps (paper: 20)", elem_id="steps"
+                    1, 100, value=OPTIONS.num_inference_steps, step=1, label="Steps", info="Denoising steps (paper: 20)", elem_id="steps"
                 )
                 guidance = gr.Slider(0.0, 20.0, value=3.5, step=0.1, label="Guidance", info="Classifier-free guidance (paper: 3.5)")
             with gr.Row():
                 seed = gr.Number(value=42, precision=0, minimum=0, label="Seed", elem_id="seed")
                 seed_button = gr.Button("Randomise seed", size="sm")
                 scheduler = gr.Dropdown(list(SCHEDULERS), value="ddim", label="Scheduler", info="ddim is what the paper uses")
-                output_size = gr.Radio(list(OUTPUT_SIZES), value="512x352", label="Output size")
+                output_size = gr.Radio(list(OPTIONS.output_sizes), value="512x352", label="Output size")
                 texture_map = gr.Radio(
-                    list(TEXTURE_MAPS), value="upstream (default)", label="Texture map",
+                    list(OPTIONS.texture_maps), value="upstream (default)", label="Texture map",
                     info="How the UV texture map's unseen parts are filled: upstream MCLD's rule, or a clean fill",
                     elem_id="texture-map",
                 )  # fmt: skip
@@ -1475,6 +1117,15 @@ def build_demo() -> gr.Blocks:
             [results, history, edit_texture, run_status],
             api_name="edit",
         ).then(_unlock, None, run_buttons, queue=False, api_visibility="private")  # fmt: skip
+        compare_button.click(
+            ui_event(compare, 2, 1),
+            [
+                source_image, target_image, compare_poses, compare_axis_1, compare_values_1, compare_axis_2,
+                compare_values_2, steps, guidance, seed, scheduler, output_size,
+            ],
+            [compare_sheet, compare_status],
+            api_name="compare",
+        )  # fmt: skip
     return demo
 
 

@@ -368,3 +368,28 @@ def test_a_head_cut_photo_detection_and_parsing_agree_and_say_no_face(page, shot
     assert "face," not in note.split("Regions:")[1], f"parsing found a face the detection did not: {note}"
     assert _error_pills(page) == []
     page.screenshot(path=str(shots / "09_head_cut_photo.png"), full_page=True)
+
+
+def test_compare_runs_a_2x2_grid_and_shows_the_sheet_with_its_headers(page, shots, images_dir):
+    """Issue 11: two gallery poses x two seeds in the Compare section; the
+    status names the sheet's size and headers, and the shown sheet has that size."""
+    import re
+
+    from mcld.gallery import load_gallery
+
+    names = [p.name for p in load_gallery()[:2]]  # the section's default poses
+    _upload(page, "source-image", images_dir / "reference_img_0.png")
+    _wait_text(page, "source-note", "1 person")
+    _set_steps(page, 1)
+    page.locator("#compare").get_by_text("4. Compare").first.click()
+    page.locator("#compare-run").click()
+    _wait_text(page, "compare-status", "Done: 4 images")
+    status = _text(page, "compare-status")
+    assert f"Headers: seed 0; seed 1; {names[0]}; {names[1]}." in status, status
+    width, height = (int(v) for v in re.search(r"sheet (\d+)x(\d+) px", status).groups())
+    page.wait_for_function("() => (document.querySelector('#compare-sheet img') || {naturalWidth: 0}).naturalWidth > 0")
+    natural = page.locator("#compare-sheet img").first.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert natural == [width, height], f"the shown sheet is {natural}, the status says {width}x{height}"
+    assert _error_pills(page) == [], _error_pills(page)
+    page.locator("#compare-sheet").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "14_compare_2x2_grid.png"), full_page=True)

@@ -71,6 +71,6 @@ def test_one_generate_with_a_photo_target_is_one_gpu_call(counted_app, images_di
         src, -1, "photo", tgt, -1, None, True, True, 1, 3.5, 0, "ddim", "256x176", "upstream (default)", [], _no_progress
     )  # fmt: skip
     assert out[-1].startswith("Done:"), out[-1]
-    assert dict(calls) == {"_generate_on_gpu": 1}, dict(calls)
+    assert dict(calls) == {"run_on_gpu": 1}, dict(calls)
     # The target IUV DensePose made inside that call comes back with the result.
     assert out[7].shape == (512, 352, 3) and out[7].any()

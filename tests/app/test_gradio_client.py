@@ -24,7 +24,7 @@ def test_api_lists_stable_endpoints(client):
     names = set(api["named_endpoints"])
     for name in (
         "/generate", "/detect_source", "/pick_source", "/detect_target", "/pick_target", "/preview_target",
-        "/pick_gallery_pose", "/parse_photo", "/edit", "/comparison_sheet",
+        "/pick_gallery_pose", "/parse_photo", "/edit", "/comparison_sheet", "/compare",
     ):
         assert name in names, f"{name} missing from {sorted(names)}"
     unnamed = {
@@ -59,6 +59,11 @@ def test_every_listed_endpoint_answers_from_gradio_client(app_url, images_dir):
         "/generate": {k: v for k, v in generate_kwargs(photo, pose).items() if k != "api_name"},
         "/edit": {k: v for k, v in _edit_kwargs(images_dir, photo_3=None, lower_garment="Source").items() if k != "api_name"},
         "/comparison_sheet": {},
+        "/compare": dict(
+            source_path=handle(str(photo)), target_path=None, poses=["t_pose"], axis_1="seed", values_1="0,1",
+            axis_2="none", values_2="", num_inference_steps=1, guidance_scale=3.5, seed=42, scheduler="ddim",
+            output_size="256x176",
+        ),
     }
     listed = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert listed == set(calls), f"endpoints not covered: {listed - set(calls)}; gone: {set(calls) - listed}"
@@ -71,6 +76,7 @@ def test_every_listed_endpoint_answers_from_gradio_client(app_url, images_dir):
     assert Image.open(iuv).size == (352, 512) and "t_pose" in note and "Mirrored" in note
     assert "Done" in out["/generate"][-1] and "Done" in out["/edit"][-1]
     assert isinstance(out["/randomize_seed"], (int, float))
+    assert out["/compare"][1].startswith("Done: 2 images") and "Headers: seed 0; seed 1; t_pose." in out["/compare"][1]
     # The client's session keeps its results: the sheet holds the generate and the edit.
     assert "mcld_sheet_2_results_" in Path(out["/comparison_sheet"]).name
 

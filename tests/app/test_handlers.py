@@ -89,52 +89,24 @@ def test_unknown_gallery_pose_lists_the_valid_names(app_module):
     assert app_module.pick_gallery_pose(names[0]) == (names[0], "gallery")
 
 
-def test_results_folder_and_history_are_bounded(app_module, tmp_path, monkeypatch):
-    monkeypatch.setattr(app_module, "RESULTS_DIR", tmp_path)
-    monkeypatch.setattr(app_module, "RESULTS_MAX_FILES", 3)
-    monkeypatch.setattr(app_module, "MAX_HISTORY", 2)
-    stale = tmp_path / "mcld_tiny_old.png"
-    stale.write_bytes(b"")
-    day_ago = time.time() - app_module.RESULTS_MAX_AGE_S - 60
-    os.utime(stale, (day_ago, day_ago))
-    image = Image.new("RGB", (4, 4))
-    settings = {"mode": "tiny", "seed": 1, "num_inference_steps": 1}
-    history = []
-    for k in range(5):
-        history = app_module._save_result(image, settings, f"result {k}", history)
-    files = sorted(tmp_path.glob("mcld_*.png"))
-    assert not stale.exists(), "results older than RESULTS_MAX_AGE_S are deleted"
-    # The 4 earlier saves pruned down to 3 before the 5th was written.
-    assert len(files) == 4
-    assert [caption for _, caption in history] == ["result 4", "result 3"]
-    # An entry whose file was pruned leaves the history instead of breaking the gallery.
-    os.remove(history[0][0])
-    history = app_module._save_result(image, settings, "result 5", history)
-    assert [caption for _, caption in history] == ["result 5", "result 3"]
-
-
-def test_gpu_duration_callables_take_the_gpu_functions_arguments(app_module):
-    for function, duration in (
-        (app_module._generate_on_gpu, app_module._gpu_seconds),
-        (app_module._edit_on_gpu, app_module._edit_gpu_seconds),
-    ):
-        function = inspect.unwrap(function)
-        assert inspect.signature(duration).parameters.keys() == inspect.signature(function).parameters.keys()
-    job = {"num_inference_steps": 20, "photos": [None] * 3, "parsing_attention": True}
-    one = app_module._gpu_seconds(job)
-    three = app_module._edit_gpu_seconds(job)
-    assert one < three <= app_module.GPU_MAX_S
+def test_the_gpu_duration_takes_the_gpu_functions_arguments(app_module):
+    function = inspect.unwrap(app_module.run_on_gpu)
+    assert inspect.signature(app_module._gpu_seconds).parameters.keys() == inspect.signature(function).parameters.keys()
+    function = inspect.unwrap(app_module._grid_on_gpu)
+    assert inspect.signature(app_module._grid_seconds).parameters.keys() == inspect.signature(function).parameters.keys()
 
 
 def test_gradio_upload_cache_is_swept_like_the_results_folder(app_module):
     # Gradio keeps every upload and served output in its own cache; without
     # delete_cache that folder grows for as long as the Space runs.
     frequency, age = app_module.build_demo().delete_cache
-    assert 0 < frequency <= age == app_module.RESULTS_MAX_AGE_S
+    assert 0 < frequency <= age == app_module.STORE.max_age_s
 
 
 def test_comparison_sheet_puts_the_results_side_by_side(app_module, images_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(app_module, "RESULTS_DIR", tmp_path)
+    from mcld.demo import ResultsStore
+
+    monkeypatch.setattr(app_module, "STORE", ResultsStore(tmp_path))
     with pytest.raises(gr.Error, match="Generate a result first"):
         app_module.comparison_sheet([])
     history = []
