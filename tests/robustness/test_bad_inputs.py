@@ -188,7 +188,8 @@ def test_bad_generation_settings_are_value_errors(pt, good_paths):
     src = pt.prepare_source(good_paths[0])
     for kwargs in ({"num_inference_steps": 0}, {"num_inference_steps": 10_000}, {"guidance_scale": -1.0},
                    {"guidance_scale": float("nan")}, {"seed": -5}):
-        with pytest.raises(ValueError):
+        (name, value), = kwargs.items()
+        with pytest.raises(ValueError, match=rf"{name} must be in .*got {value}"):
             pt.generate(src, src.photo, **kwargs)
 
 
