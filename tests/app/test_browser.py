@@ -24,6 +24,8 @@ from PIL import Image
 
 from tools.appserver import run_app
 
+from tests.app.pages import page_text, upload, wait_text
+
 pytestmark = pytest.mark.browser
 
 pytest.importorskip("playwright.sync_api")
@@ -56,24 +58,6 @@ def busy_core():
     proc.wait(timeout=10)
 
 
-def _upload(page, elem_id: str, path: Path) -> None:
-    page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
-
-
-def _text(page, elem_id: str) -> str:
-    return page.locator(f"#{elem_id}").inner_text()
-
-
-def _wait_text(page, elem_id: str, text: str) -> None:
-    """Wait until ``#elem_id`` shows ``text``; on timeout say what it showed."""
-    try:
-        page.wait_for_function(
-            "([id, t]) => (document.getElementById(id) || {innerText: ''}).innerText.includes(t)", arg=[elem_id, text]
-        )
-    except Exception as err:  # playwright's TimeoutError: name what was expected and what is there
-        raise AssertionError(f"#{elem_id} never showed {text!r}; it shows {_text(page, elem_id)!r}") from err
-
-
 def _wait_image(page, elem_id: str) -> dict:
     """Wait for a loaded image in ``#elem_id``; return its natural size and src."""
     page.wait_for_function(
@@ -97,11 +81,11 @@ def _image_array(src: str, base_url: str) -> np.ndarray:
 
 def _photo_pair(page, images_dir, target: str = "reference_img_3.png") -> None:
     """Source reference_img_0 and a photo target, detected and previewed."""
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
-    _wait_text(page, "source-note", "1 person")
-    _upload(page, "target-image", images_dir / target)
+    upload(page, "source-image", images_dir / "reference_img_0.png")
+    wait_text(page, "source-note", "1 person")
+    upload(page, "target-image", images_dir / target)
     _wait_image(page, "target-overlay")
-    _wait_text(page, "target-note", "computed with Generate")
+    wait_text(page, "target-note", "computed with Generate")
     _wait_image(page, "target-iuv")
 
 
@@ -115,14 +99,14 @@ def _set_steps(page, steps: int) -> None:
 
 def _generate(page, expect: str = "Done") -> str:
     page.locator("#generate").click()
-    _wait_text(page, "run-status", expect)
+    wait_text(page, "run-status", expect)
     page.wait_for_function("!document.querySelector('#generate').disabled")
-    return _text(page, "run-status")
+    return page_text(page, "run-status")
 
 
 def test_banner_and_status_say_tiny_mode(page, shots):
-    assert "Tiny random weights: outputs are noise, for testing the pipeline only" in _text(page, "tiny-banner")
-    assert "tiny" in _text(page, "weights-status").lower()
+    assert "Tiny random weights: outputs are noise, for testing the pipeline only" in page_text(page, "tiny-banner")
+    assert "tiny" in page_text(page, "weights-status").lower()
     page.screenshot(path=str(shots / "00_start.png"), full_page=True)
 
 
@@ -135,7 +119,7 @@ def test_generate_is_visible_without_scrolling_at_1400x900(new_page, app_url, sh
 
 def test_source_and_target_photo_preview_without_a_gpu_call(page, shots, images_dir):
     _photo_pair(page, images_dir)
-    assert "1 person" in _text(page, "target-note")
+    assert "1 person" in page_text(page, "target-note")
     preview = _wait_image(page, "target-iuv")
     assert (preview["width"], preview["height"]) == (352, 512), preview
     assert not _error_pills(page)
@@ -143,14 +127,14 @@ def test_source_and_target_photo_preview_without_a_gpu_call(page, shots, images_
 
 
 def test_click_picks_person_in_two_person_photo(page, shots, two_people):
-    _upload(page, "target-image", two_people)
-    _wait_text(page, "target-note", "2 people")
+    upload(page, "target-image", two_people)
+    wait_text(page, "target-note", "2 people")
     info = _wait_image(page, "target-overlay")  # a click on a loading image has no coordinates
     img = page.locator("#target-overlay img").first
     box = img.bounding_box()
-    want = "1" if "using person 2" in _text(page, "target-note") else "2"
+    want = "1" if "using person 2" in page_text(page, "target-note") else "2"
     page.mouse.click(box["x"] + box["width"] * (0.25 if want == "1" else 0.75), box["y"] + box["height"] * 0.5)
-    _wait_text(page, "target-note", f"using person {want}")
+    wait_text(page, "target-note", f"using person {want}")
     page.wait_for_function("(s) => document.querySelector('#target-overlay img').getAttribute('src') !== s", arg=info["src"])
     page.screenshot(path=str(shots / "02_two_people_clicked.png"), full_page=True)
 
@@ -159,7 +143,7 @@ def test_mirror_updates_the_preview(page, shots, images_dir):
     _photo_pair(page, images_dir)
     before = _wait_image(page, "target-iuv")["src"]
     page.locator("#mirror input[type=checkbox]").check()
-    _wait_text(page, "target-note", "Mirrored")
+    wait_text(page, "target-note", "Mirrored")
     page.wait_for_function("(s) => document.querySelector('#target-iuv img').getAttribute('src') !== s", arg=before)
     page.screenshot(path=str(shots / "03_mirrored.png"), full_page=True)
 
@@ -167,16 +151,16 @@ def test_mirror_updates_the_preview(page, shots, images_dir):
 def test_generate_from_photo_shows_result_and_conditions(page, shots, images_dir):
     _photo_pair(page, images_dir)
     page.locator("#mirror input[type=checkbox]").check()
-    _wait_text(page, "target-note", "Mirrored")
+    wait_text(page, "target-note", "Mirrored")
     page.locator("#advanced").get_by_text("Advanced").first.click()
     page.get_by_role("button", name="Randomise seed").click()
     page.wait_for_function("document.querySelector('#seed input').value !== '42'")
     seed = page.locator("#seed input").first.input_value()
     page.locator("#generate").click()
     page.wait_for_function("document.querySelector('#generate').disabled")  # no second job while this one runs
-    _wait_text(page, "run-status", "Done")
+    wait_text(page, "run-status", "Done")
     page.wait_for_function("!document.querySelector('#generate').disabled")
-    status = _text(page, "run-status")
+    status = page_text(page, "run-status")
     assert f"seed {seed} " in status and "mirror" in status and "tiny" in status, status
     caption = page.locator("#results .caption-label").first
     assert f"seed {seed}" in caption.inner_text()
@@ -191,16 +175,16 @@ def _choose_gallery_pose(page, nth: int) -> str:
     page.get_by_role("tab", name="Gallery").click()
     name = page.locator("#pose-gallery .caption-label").nth(nth).inner_text().split(" · ")[0].strip()
     page.locator("#pose-gallery button img").nth(nth).click()
-    _wait_text(page, "target-note", name)
+    wait_text(page, "target-note", name)
     return name
 
 
 def test_gallery_pose_generate(page, shots, images_dir):
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
-    _wait_text(page, "source-note", "1 person")
+    upload(page, "source-image", images_dir / "reference_img_0.png")
+    wait_text(page, "source-note", "1 person")
     chosen = _choose_gallery_pose(page, 2)
     assert page.locator("#gallery-pose textarea, #gallery-pose input").first.input_value() == chosen
-    assert f"Gallery pose {chosen}:" in _text(page, "target-note")
+    assert f"Gallery pose {chosen}:" in page_text(page, "target-note")
     # The captions sit under the thumbnails (they covered their bottom part).
     thumb = page.locator("#pose-gallery button img").first.bounding_box()
     caption = page.locator("#pose-gallery .caption-label").first.bounding_box()
@@ -211,8 +195,8 @@ def test_gallery_pose_generate(page, shots, images_dir):
 
 
 def test_comparison_sheet_of_the_results(page, shots, images_dir):
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
-    _wait_text(page, "source-note", "1 person")
+    upload(page, "source-image", images_dir / "reference_img_0.png")
+    wait_text(page, "source-note", "1 person")
     _choose_gallery_pose(page, 0)
     _set_steps(page, 1)
     for seed in ("1", "2"):
@@ -250,8 +234,8 @@ def test_gallery_opened_and_clicked_at_once_20_times_with_a_busy_core(page, shot
 
     gallery = precompute_gallery_iuvs(load_gallery(), None, fetch_mirror_table=False)  # as the tiny app's start-up
     expected = {p.name: iuv_to_display(gallery_target(p).iuv).astype(np.float32) for p in gallery}
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
-    _wait_text(page, "source-note", "1 person")
+    upload(page, "source-image", images_dir / "reference_img_0.png")
+    wait_text(page, "source-note", "1 person")
     _set_steps(page, 1)
     page.get_by_role("tab", name="Gallery").click()
     page.locator("#pose-gallery .caption-label").first.wait_for()
@@ -263,7 +247,7 @@ def test_gallery_opened_and_clicked_at_once_20_times_with_a_busy_core(page, shot
         page.get_by_role("tab", name="From a photo").click()
         page.get_by_role("tab", name="Gallery").click()
         page.locator("#pose-gallery button img").nth(nth).click()  # at once, while the tab-open events run
-        _wait_text(page, "target-note", f"Gallery pose {want}:")
+        wait_text(page, "target-note", f"Gallery pose {want}:")
         page.wait_for_function(
             "(v) => document.querySelector('#gallery-pose textarea, #gallery-pose input').value === v", arg=want
         )
@@ -274,7 +258,7 @@ def test_gallery_opened_and_clicked_at_once_20_times_with_a_busy_core(page, shot
         assert nearest == want, f"try {k}: clicked {want}, the preview shows {nearest} ({distance})"
         status = _generate(page, f"gallery: {want}")
         assert status.count("gallery:") == 1 and f"gallery: {want}" in status, f"try {k}: {status}"
-        assert f"Gallery pose {want}:" in _text(page, "target-note"), f"try {k}: the note changed after Generate"
+        assert f"Gallery pose {want}:" in page_text(page, "target-note"), f"try {k}: the note changed after Generate"
     page.screenshot(path=str(shots / "08_gallery_race_20_clicks.png"), full_page=True)
 
 
@@ -290,17 +274,17 @@ def offline_full_url(test_output_dir, tmp_path_factory):
 
 def test_offline_full_mode_start_says_so_and_the_cpu_parts_work(new_page, offline_full_url, shots, images_dir):
     pg = new_page(offline_full_url)
-    status = _text(pg, "weights-status")
+    status = page_text(pg, "weights-status")
     assert "cannot be downloaded here" in status and "make demo-tiny" in status and "MCLD_TINY=1" in status, status
-    _upload(pg, "target-image", images_dir / "reference_img_3.png")
+    upload(pg, "target-image", images_dir / "reference_img_3.png")
     overlay = _wait_image(pg, "target-overlay")  # MediaPipe needs no weights
     assert overlay["width"] > 0
-    _wait_text(pg, "target-note", "1 person")
-    _upload(pg, "source-image", images_dir / "reference_img_0.png")
-    _wait_text(pg, "source-note", "1 person")
+    wait_text(pg, "target-note", "1 person")
+    upload(pg, "source-image", images_dir / "reference_img_0.png")
+    wait_text(pg, "source-note", "1 person")
     pg.locator("#generate").click()
-    _wait_text(pg, "run-status", "cannot be downloaded here")
-    assert "make demo-tiny" in _text(pg, "run-status")
+    wait_text(pg, "run-status", "cannot be downloaded here")
+    assert "make demo-tiny" in page_text(pg, "run-status")
     assert _error_pills(pg) == [], _error_pills(pg)
     pg.screenshot(path=str(shots / "20_offline_full_mode.png"), full_page=True)
 
@@ -323,15 +307,15 @@ def broken_parser_url(test_output_dir, tmp_path_factory):
 
 def test_a_broken_parser_file_is_named_and_the_app_generates_with_the_fallback(new_page, broken_parser_url, shots, images_dir):
     pg = new_page(broken_parser_url, "#tiny-banner")
-    assert "Human parser (SCHP)" in _text(pg, "weights-status")
+    assert "Human parser (SCHP)" in page_text(pg, "weights-status")
     pg.locator("#startup-details").get_by_text("did not load").first.click()
-    _wait_text(pg, "startup-failed", "damaged")
-    details = _text(pg, "startup-failed")
+    wait_text(pg, "startup-failed", "damaged")
+    details = page_text(pg, "startup-failed")
     assert "yisol/IDM-VTON" in details and "coarse parsing (MediaPipe)" in details, details
     pg.screenshot(path=str(shots / "21_broken_parser_named.png"), full_page=True)
     _photo_pair(pg, images_dir)
     pg.locator("#edit-regions").get_by_text("3. Edit regions").first.click()
-    _wait_text(pg, "edit-parsing-note-1", "coarse parsing (MediaPipe)")
+    wait_text(pg, "edit-parsing-note-1", "coarse parsing (MediaPipe)")
     _set_steps(pg, 1)
     status = _generate(pg)
     assert "Done" in status and _error_pills(pg) == []
@@ -358,12 +342,12 @@ def head_cut_photo(tmp_path_factory, images_dir) -> Path:
 def test_a_head_cut_photo_detection_and_parsing_agree_and_say_no_face(page, shots, head_cut_photo):
     from mcld.annotators.mediapipe_pose import NO_FACE_NOTE
 
-    _upload(page, "source-image", head_cut_photo)
-    _wait_text(page, "source-note", "1 person found in the source photo.")
-    assert NO_FACE_NOTE in _text(page, "source-note")
+    upload(page, "source-image", head_cut_photo)
+    wait_text(page, "source-note", "1 person found in the source photo.")
+    assert NO_FACE_NOTE in page_text(page, "source-note")
     page.locator("#edit-regions").get_by_text("3. Edit regions").first.click()
-    _wait_text(page, "edit-parsing-note-1", "Regions:")
-    note = _text(page, "edit-parsing-note-1")
+    wait_text(page, "edit-parsing-note-1", "Regions:")
+    note = page_text(page, "edit-parsing-note-1")
     assert "1 person" in note and "No person" not in note, note
     assert "face," not in note.split("Regions:")[1], f"parsing found a face the detection did not: {note}"
     assert _error_pills(page) == []
@@ -378,13 +362,13 @@ def test_compare_runs_a_2x2_grid_and_shows_the_sheet_with_its_headers(page, shot
     from mcld.gallery import load_gallery
 
     names = [p.name for p in load_gallery()[:2]]  # the section's default poses
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
-    _wait_text(page, "source-note", "1 person")
+    upload(page, "source-image", images_dir / "reference_img_0.png")
+    wait_text(page, "source-note", "1 person")
     _set_steps(page, 1)
     page.locator("#compare").get_by_text("4. Compare").first.click()
     page.locator("#compare-run").click()
-    _wait_text(page, "compare-status", "Done: 4 images")
-    status = _text(page, "compare-status")
+    wait_text(page, "compare-status", "Done: 4 images")
+    status = page_text(page, "compare-status")
     assert f"Headers: seed 0; seed 1; {names[0]}; {names[1]}." in status, status
     width, height = (int(v) for v in re.search(r"sheet (\d+)x(\d+) px", status).groups())
     page.wait_for_function("() => (document.querySelector('#compare-sheet img') || {naturalWidth: 0}).naturalWidth > 0")

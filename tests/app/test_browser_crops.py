@@ -22,6 +22,8 @@ from PIL import Image
 
 from tests.long_skirt import paint_long_skirt, skirt_rows
 
+from tests.app.pages import page_text, upload, wait_text
+
 pytestmark = pytest.mark.browser
 
 pytest.importorskip("playwright.sync_api")
@@ -59,24 +61,6 @@ def deepfashion_bottoms(shared_dir) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ helpers
-def _upload(page, elem_id: str, path: Path) -> None:
-    page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
-
-
-def _text(page, elem_id: str) -> str:
-    return page.locator(f"#{elem_id}").inner_text()
-
-
-def _wait_text(page, elem_id: str, text: str) -> None:
-    """Wait until ``#elem_id`` shows ``text``; on timeout say what it showed."""
-    try:
-        page.wait_for_function(
-            "([id, t]) => (document.getElementById(id) || {innerText: ''}).innerText.includes(t)", arg=[elem_id, text]
-        )
-    except Exception as err:  # playwright's TimeoutError: name what was expected and what is there
-        raise AssertionError(f"#{elem_id} never showed {text!r}; it shows {_text(page, elem_id)!r}") from err
-
-
 def _open_accordion(page, elem_id: str, title: str) -> None:
     page.locator(f"#{elem_id}").get_by_text(title).first.click()
 
@@ -94,15 +78,15 @@ def _gallery_target(page) -> str:
     page.get_by_role("tab", name="Gallery").click()
     name = page.locator("#pose-gallery .caption-label").first.inner_text().split(" · ")[0].strip()
     page.locator("#pose-gallery button img").first.click()
-    _wait_text(page, "target-note", f"Gallery pose {name}:")
+    wait_text(page, "target-note", f"Gallery pose {name}:")
     return name
 
 
 def _generate(page, expect: str = "Done") -> str:
     page.locator("#generate").click()
-    _wait_text(page, "run-status", expect)
+    wait_text(page, "run-status", expect)
     page.wait_for_function("!document.querySelector('#generate').disabled")
-    return _text(page, "run-status")
+    return page_text(page, "run-status")
 
 
 def _labelled_image(page, scope: str, label: str):
@@ -129,9 +113,9 @@ def test_long_skirt_crop_reaches_the_feet(page, shots, long_skirt_photo, deepfas
     from mcld.annotators.mediapipe_pose import FEET_OUT_OF_FRAME_NOTE
     from mcld.person_crop import DEEPFASHION_BODY_BOTTOM
 
-    _upload(page, "source-image", long_skirt_photo)
-    _wait_text(page, "source-note", "1 person")
-    assert FEET_OUT_OF_FRAME_NOTE not in _text(page, "source-note"), _text(page, "source-note")
+    upload(page, "source-image", long_skirt_photo)
+    wait_text(page, "source-note", "1 person")
+    assert FEET_OUT_OF_FRAME_NOTE not in page_text(page, "source-note"), page_text(page, "source-note")
     _gallery_target(page)
     _open_accordion(page, "advanced", "Advanced")
     _set_steps(page, 1)
@@ -165,8 +149,8 @@ def test_long_skirt_crop_reaches_the_feet(page, shots, long_skirt_photo, deepfas
 
 
 def test_advanced_texture_option(page, shots, images_dir):
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
-    _wait_text(page, "source-note", "1 person")
+    upload(page, "source-image", images_dir / "reference_img_0.png")
+    wait_text(page, "source-note", "1 person")
     _gallery_target(page)
     _open_accordion(page, "advanced", "Advanced")
     radios = page.locator("#texture-map input[type=radio]")

@@ -8,9 +8,10 @@ parsing overlays, the result and its caption, and saves screenshots to
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
+
+from tests.app.pages import page_text, upload
 
 
 pytestmark = pytest.mark.browser
@@ -20,14 +21,6 @@ pytest.importorskip("playwright.sync_api")
 PARSER_NAMES = ("coarse parsing (MediaPipe)", "parsing (SCHP")
 
 
-def _upload(page, elem_id: str, path: Path) -> None:
-    page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
-
-
-def _text(page, elem_id: str) -> str:
-    return page.locator(f"#{elem_id}").inner_text()
-
-
 def _wait_parsed(page, k: int) -> str:
     """Wait for photo ``k``'s parsing overlay and its note naming the parser; return the note."""
     page.wait_for_selector(f"#edit-parsing-{k} img", state="visible")
@@ -35,7 +28,7 @@ def _wait_parsed(page, k: int) -> str:
         "([id, names]) => names.some(n => (document.querySelector(id) || {innerText: ''}).innerText.includes(n))",
         arg=[f"#edit-parsing-note-{k}", list(PARSER_NAMES)],
     )
-    return _text(page, f"edit-parsing-note-{k}")
+    return page_text(page, f"edit-parsing-note-{k}")
 
 
 def _choose(page, elem_id: str, option: str) -> None:
@@ -49,9 +42,9 @@ def _choose(page, elem_id: str, option: str) -> None:
 
 def test_edit_with_three_photos(page, shots, images_dir):
     # Source (step 1) and target pose (step 2).
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
+    upload(page, "source-image", images_dir / "reference_img_0.png")
     page.wait_for_function("document.querySelector('#source-note').innerText.includes('1 person')")
-    _upload(page, "target-image", images_dir / "reference_img_1.png")
+    upload(page, "target-image", images_dir / "reference_img_1.png")
     page.wait_for_selector("#target-iuv img", state="visible")
     page.wait_for_function("document.querySelector('#target-note').innerText.includes('1 person')")
 
@@ -60,10 +53,10 @@ def test_edit_with_three_photos(page, shots, images_dir):
     source_note = _wait_parsed(page, 1)
     assert "Source" in source_note and "face" in source_note
     assert not page.locator("#edit-photo-3").is_visible(), "Photo 3 must appear only after 'Add photo'"
-    _upload(page, "edit-photo-2", images_dir / "reference_img_2.png")
+    upload(page, "edit-photo-2", images_dir / "reference_img_2.png")
     page.locator("#edit-add-photo").click()
     page.wait_for_selector("#edit-photo-3", state="visible")
-    _upload(page, "edit-photo-3", images_dir / "reference_img_4.png")
+    upload(page, "edit-photo-3", images_dir / "reference_img_4.png")
     notes = {k: _wait_parsed(page, k) for k in (2, 3)}
     assert "upper garment" in notes[2] and "lower garment" in notes[3], notes
     for k in (1, 2, 3):
@@ -76,7 +69,7 @@ def test_edit_with_three_photos(page, shots, images_dir):
         assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), f"label of photo {k} is cut off"
         box = page.locator(f"#edit-parsing-{k} img").first.bounding_box()
         assert box["width"] > 150 and box["height"] > 250, (k, box)  # readable, not a thumbnail
-    legend = _text(page, "parsing-legend")
+    legend = page_text(page, "parsing-legend")
     assert all(region in legend for region in ("face", "hair", "upper garment", "lower garment", "shoes"))
 
     # Upper garment from Photo 2, lower garment from Photo 3, parsing attention on.
@@ -88,7 +81,7 @@ def test_edit_with_three_photos(page, shots, images_dir):
 
     page.locator("#edit-generate").click()
     page.wait_for_function("document.querySelector('#run-status').innerText.includes('Done')")
-    status = _text(page, "run-status")
+    status = page_text(page, "run-status")
     assert "upper garment: Photo 2" in status and "lower garment: Photo 3" in status, status
     assert "parsing attention" in status and "tiny" in status
     page.wait_for_selector("#results img", state="visible")
@@ -100,7 +93,7 @@ def test_edit_with_three_photos(page, shots, images_dir):
 
 
 def test_edit_region_from_an_empty_slot_shows_our_message(page, shots, images_dir):
-    _upload(page, "source-image", images_dir / "reference_img_0.png")
+    upload(page, "source-image", images_dir / "reference_img_0.png")
     page.wait_for_function("document.querySelector('#source-note').innerText.includes('1 person')")
     page.locator("#edit-regions").get_by_text("3. Edit regions").first.click()
     _choose(page, "edit-shoes", "Photo 5")
