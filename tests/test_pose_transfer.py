@@ -7,7 +7,6 @@ Source ``reference_img_0.png``, target pose ``reference_img_1.png`` (issue: the 
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
 import pytest

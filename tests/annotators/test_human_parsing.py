@@ -12,7 +12,6 @@ from mcld.annotators.human_parsing import (
     ATR_TO_REGION,
     LIP_LABELS,
     LIP_TO_REGION,
-    REGION_IDS,
     REGIONS,
     SCHP_MEAN_BGR,
     SCHP_STD_BGR,

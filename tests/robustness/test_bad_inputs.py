@@ -10,7 +10,6 @@ weights and a real forward hook on the tiny UNet.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pickle
 import re
