@@ -24,7 +24,7 @@ from PIL import Image
 
 from tools.appserver import run_app
 
-from tests.app.pages import page_text, upload, wait_text
+from tests.app.pages import page_text, set_number, upload, wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -91,10 +91,7 @@ def _photo_pair(page, images_dir, target: str = "reference_img_3.png") -> None:
 
 def _set_steps(page, steps: int) -> None:
     page.locator("#advanced").get_by_text("Advanced").first.click()
-    box = page.locator("#steps input[type=number]").first
-    box.fill(str(steps))
-    box.press("Enter")
-    page.wait_for_function("(v) => document.querySelector('#steps input[type=number]').value === v", arg=str(steps))
+    set_number(page, "steps", steps)
 
 
 def _generate(page, expect: str = "Done") -> str:

@@ -22,7 +22,7 @@ from PIL import Image
 
 from tests.long_skirt import paint_long_skirt, skirt_rows
 
-from tests.app.pages import page_text, upload, wait_text
+from tests.app.pages import page_text, set_number, upload, wait_text
 
 pytestmark = pytest.mark.browser
 
@@ -67,10 +67,7 @@ def _open_accordion(page, elem_id: str, title: str) -> None:
 
 def _set_steps(page, steps: int) -> None:
     """Advanced must be open."""
-    box = page.locator("#steps input[type=number]").first
-    box.fill(str(steps))
-    box.press("Enter")
-    page.wait_for_function("(v) => document.querySelector('#steps input[type=number]').value === v", arg=str(steps))
+    set_number(page, "steps", steps)
 
 
 def _gallery_target(page) -> str:
