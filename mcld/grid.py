@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from . import defaults
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import MCLDError
@@ -189,9 +191,9 @@ def plan_grid(
     num_poses: int,
     axes: Sequence[GridAxis] | None = None,
     *,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 3.5,
-    seed: int = 0,
+    num_inference_steps: int = defaults.NUM_INFERENCE_STEPS,
+    guidance_scale: float = defaults.GUIDANCE_SCALE,
+    seed: int = defaults.API_SEED,
     scheduler: str | None = None,
     ablation: str = "none",
 ) -> list[dict]:
@@ -527,12 +529,12 @@ def run_grid(
     targets: Sequence[Any],
     axes: Sequence[GridAxis] | None = None,
     *,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 3.5,
-    seed: int = 0,
+    num_inference_steps: int = defaults.NUM_INFERENCE_STEPS,
+    guidance_scale: float = defaults.GUIDANCE_SCALE,
+    seed: int = defaults.API_SEED,
     scheduler: str | None = None,
     ablation: str = "none",
-    size: str = "512x352",
+    size: str = defaults.OUTPUT_SIZE,
     align: bool = False,
     pose_labels: Sequence[str] | None = None,
     check_gpu_budget: bool = False,
