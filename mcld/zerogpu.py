@@ -52,7 +52,6 @@ __all__ = [
     "GPU_SECONDS_PER_STEP",
     "GPU_CONDITIONS_S",
     "GPU_MAX_S",
-    "GPU_PREVIEW_S",
     "gpu_duration",
     "scheduled_seconds",
 ]
@@ -82,9 +81,6 @@ GPU_SECONDS_PER_STEP = 0.25
 #: DensePose R-101 (0.57 TFLOP) + UV texture for the source and a photo target,
 #: 3 s each (the face embedding runs on the CPU, before the GPU function).
 GPU_CONDITIONS_S = 6.0
-#: One target-pose preview (DensePose on one photo plus the overhead of a cold
-#: worker; the app builds the models before calling the GPU function).
-GPU_PREVIEW_S = 20
 #: Not a ZeroGPU limit (none is documented, see the module docstring), and
 #: :func:`gpu_duration` does not apply it. It is this project's own cap for
 #: callers that would rather refuse a request up front (``mcld.grid``, the
