@@ -34,8 +34,6 @@ import hashlib
 import logging
 import os
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -43,6 +41,7 @@ from typing import Union
 import numpy as np
 
 from ...errors import CheckpointError
+from ...hub_files import ChecksumMismatch, DownloadFailed, download_pinned
 
 __all__ = [
     "TEXTURE_TEMPLATE_URL",
@@ -173,23 +172,16 @@ def ensure_texture_template(
         if _offline(local_files_only):
             return None
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - pinned https URL
-                data = response.read(_MAX_BYTES + 1)
-        except (urllib.error.URLError, OSError, ValueError) as err:  # HTTPError, timeouts, DNS, bad URL
-            _log.warning("could not fetch the UV texture template from %s: %s", url, err)
+            return download_pinned(url, expected, target, timeout=timeout, max_bytes=_MAX_BYTES)
+        except DownloadFailed as err:  # HTTPError, timeouts, DNS, bad URL
+            _log.warning("could not fetch the UV texture template from %s: %s", url, err.reason)
             return None
-        got = _sha256(data)
-        if got != expected:
+        except ChecksumMismatch as err:
             raise CheckpointError(
                 "The UV texture template downloaded from upstream MCLD is corrupt, so the texture map "
                 "cannot be made as upstream makes it.",
-                detail=f"{url}: sha256 {got}, expected {expected}; the file was not kept",
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{threading.get_ident()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-        return target
+                detail=f"{url}: sha256 {err.got}, expected {expected}; the file was not kept",
+            ) from None
 
 
 # Memoises the decoded template masks (a read-only data table keyed by the
