@@ -20,10 +20,15 @@ Examples::
   (``save_image_name`` of ``src/dataset/deepfashion_dataset.py``), so
   upstream's ``evaluate.py`` and ``python -m mcld evaluate`` read them
   unchanged. A pair whose two files both exist is skipped (resumable).
-  ``--iuv-dir`` takes each target's IUV from ``<iuv-dir>/<to stem>.png``
-  (upstream's ``test_densepose/``) instead of running DensePose. A source's
-  conditions are reused by its consecutive rows. The seed (``--seed``) is the
-  same for every pair, as upstream's one global seed.
+  The inputs are upstream's: whole frames squashed to 512x512 (no person
+  crop; :func:`upstream_source_conditions`, :func:`upstream_target_conditions`),
+  so the results are pixel-aligned with the ground truth that ``--gt-dir``
+  writes as upstream's dataset makes it. ``--iuv-dir``, ``--texture-dir``
+  and ``--face-dir`` read upstream's ``test_densepose/``, ``test_texture/``
+  and ``test_face/`` instead of computing them. ``--person-crop`` is our
+  mode instead (the person cropped as ``generate`` does; not the paper's
+  protocol). A source's conditions are reused by its consecutive rows. The
+  seed (``--seed``) is the same for every pair, as upstream's one global seed.
 * ours (columns ``source,target`` and optionally ``out``, ``seed``): one
   image per row at ``--size`` into ``--out-dir``.
 
@@ -43,7 +48,10 @@ from pathlib import Path
 from . import defaults
 from .errors import MCLDError
 
-__all__ = ["main", "build_parser", "upstream_result_name"]
+__all__ = [
+    "main", "build_parser", "upstream_result_name", "upstream_source_conditions", "upstream_target_conditions",
+    "write_upstream_gt",
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--pairs", required=True, help="CSV file")
     b.add_argument("--out-dir", required=True, help="folder for the results (created)")
     b.add_argument("--image-dir", default=None, help="folder the from,to file names are relative to (upstream format)")
-    b.add_argument("--iuv-dir", default=None, help="upstream format: target IUVs <iuv-dir>/<to stem>.png instead of DensePose")
+    b.add_argument("--iuv-dir", default=None, help="upstream format: IUVs <iuv-dir>/<stem>.png (upstream's test_densepose/) instead of DensePose")
+    b.add_argument("--texture-dir", default=None, help="upstream format: source textures <texture-dir>/<from stem>.png (upstream's test_texture/)")
+    b.add_argument("--face-dir", default=None, help="upstream format: face embeddings <face-dir>/<from stem>.npy (upstream's test_face/; missing: zeros)")
+    b.add_argument("--gt-dir", default=None, help="upstream format: also write the ground truth <gt-dir>/256|512/<name>.png as upstream's dataset makes it")
+    b.add_argument(
+        "--person-crop", action="store_true",
+        help="upstream format: crop each person (MediaPipe) as generate does instead of the paper's whole-frame resize; "
+        "outputs are then not pixel-aligned with the ground truth",
+    )  # fmt: skip
     common(b)
 
     r = sub.add_parser("grid", help="one source, up to 6 poses, up to 2 axes of settings -> one captioned sheet")
@@ -223,7 +239,220 @@ def _read_pil_iuv(path: Path):
         return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
 
 
+#: Side of the square frame upstream's dataset squashes every test input to
+#: (``Image.resize((512, 512))``, PIL bicubic), before the pipeline sees it.
+UPSTREAM_FRAME = 512
+
+
+def _squash(image: Image.Image) -> np.ndarray:
+    """A whole frame -> ``(512, 512, 3)`` uint8 as upstream's dataset resizes it (PIL bicubic, aspect not kept)."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(image.convert("RGB").resize((UPSTREAM_FRAME, UPSTREAM_FRAME), Image.BICUBIC))
+
+
+def _read_frame(path: Path) -> Image.Image:
+    """The whole photo as upstream opens it: PIL, full size (no person crop, no downscaling), RGB."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _whole_frame_iuv(pt, frame: np.ndarray) -> np.ndarray:
+    """DensePose IUV ``(H, W, 3)`` ``(I, U*255, V*255)`` of the whole frame, as upstream's ``prepare_pose``.
+
+    Upstream keeps detection 0 (the highest score) of detectron2's detector on
+    the whole image and pastes its IUV box into a black frame
+    (``preprocess_data/densepose_interface.py`` ``process_output``). Without a
+    detector (tiny weights) the box is the whole frame.
+
+    Raises:
+        NoPersonError: the detector finds nobody.
+    """
+    import numpy as np
+
+    from .errors import NoPersonError
+
+    if not pt.use_detector:
+        height, width = frame.shape[:2]
+        return pt.densepose.detect(frame, boxes=np.array([[0, 0, width, height]], np.float32)).to_iuv(0)
+    res = pt.densepose.detect(frame)
+    if len(res.boxes) == 0:
+        raise NoPersonError("DensePose found no person in this photo.")
+    return res.to_iuv(0)
+
+
+def upstream_source_conditions(
+    pt, path, *, iuv_dir=None, texture_dir=None, face_dir=None, texture_fill: str = "upstream"
+):
+    """The source conditions upstream ``test.py`` feeds for one test photo (paper protocol).
+
+    No person crop: the whole DeepFashion frame is squashed to 512x512 with
+    PIL bicubic, as upstream's dataset does
+    (``src/dataset/deepfashion_dataset.py``, ``DeepFashionBaseline.__getitem__``,
+    lines 134 and 148: ``Image.open(...).resize((512, 512))``). That image is
+    the CLIP source image (``img_input``; ``texture_clip_condition: False`` in
+    ``configs/train/train.yaml``); the texture map is the ReferenceNet input
+    and the second CLIP image (``texture_unet_condition: True``).
+
+    Args:
+        pt: A :class:`mcld.pose_transfer.PoseTransfer`.
+        path: The source photo (upstream: ``dataset/fashion/test/<from>``).
+        iuv_dir: Upstream's ``test_densepose/``: the texture is built from
+            ``<iuv_dir>/<stem>.png`` (cv2 channel order) when that file
+            exists; otherwise our DensePose runs on the whole frame
+            (:func:`_whole_frame_iuv`).
+        texture_dir: Upstream's ``test_texture/``: ``<texture_dir>/<stem>.png``
+            (RGB as PIL reads it) is the texture, resized to 512x512 as upstream
+            does (line 148); ``None``: built from the whole frame and its IUV
+            with :func:`mcld.annotators.uv_texture.build_uv_texture`, as
+            upstream's ``prepare_dataset.py`` ``prepare_texture_mp`` does.
+        face_dir: Upstream's ``test_face/``: ``<face_dir>/<stem>.npy`` (a
+            ``(512,)`` insightface embedding); a missing file gives zeros, as
+            upstream (lines 187-193). ``None``: :meth:`PoseTransfer.face_embedding`
+            of the whole frame (upstream's ``prepare_face`` also runs on the
+            whole image).
+        texture_fill: As :meth:`PoseTransfer.prepare_source` (when the
+            texture is built here).
+
+    Returns:
+        :class:`mcld.conditions.SourceConditions` whose ``crop`` is the
+        ``(512, 512, 3)`` uint8 squashed whole frame (not a person crop; the
+        pipeline at 512x512 takes it unchanged), ``iuv`` the whole frame's IUV
+        at its own size, ``texture`` ``(512, 512, 3)`` uint8, ``pose`` and
+        ``crop_info`` ``None``.
+
+    Raises:
+        OSError: a missing or unreadable file. NoPersonError: DensePose finds
+        nobody. ValueError: an IUV whose size is not the photo's.
+    """
+    import numpy as np
+
+    from .annotators.densepose.iuv import read_iuv_png
+    from .annotators.uv_texture import build_uv_texture
+    from .conditions import SourceConditions
+
+    path = Path(path)
+    photo = _read_frame(path)
+    frame = np.asarray(photo)
+    iuv_file = Path(iuv_dir) / f"{path.stem}.png" if iuv_dir else None
+    iuv = read_iuv_png(iuv_file) if iuv_file is not None and iuv_file.is_file() else None
+    if iuv is not None and iuv.shape[:2] != frame.shape[:2]:
+        raise ValueError(f"{iuv_file} is {iuv.shape[1]}x{iuv.shape[0]}, the photo {frame.shape[1]}x{frame.shape[0]}")
+    notes: list = []
+    approximate = False
+    if texture_dir:
+        texture = _squash(_read_frame(Path(texture_dir) / f"{path.stem}.png"))
+    else:
+        if iuv is None:
+            iuv = _whole_frame_iuv(pt, frame)
+        template = pt.texture_template() if texture_fill == "upstream" else None
+        uv = build_uv_texture(frame, iuv, fill=texture_fill, template=template)
+        texture, approximate, notes = uv.texture, uv.approximate, list(uv.notes)
+    face_crop = None
+    if face_dir:
+        face_file = Path(face_dir) / f"{path.stem}.npy"
+        found = face_file.is_file()
+        embeds = np.load(face_file).astype(np.float32).reshape(1, 512) if found else np.zeros((1, 512), np.float32)
+        status = "ok" if found else "no_face"
+    else:
+        embeds, status, face_crop, note = pt.face_embedding(frame)
+        if note:
+            notes.append(note)
+    return SourceConditions(
+        photo=photo, people=[], person_index=0, crop=_squash(photo), crop_info=None, pose=None,
+        iuv=iuv if iuv is not None else np.zeros((*frame.shape[:2], 3), np.uint8), texture=texture,
+        face_embeds=embeds, face_status=status, face_crop=face_crop, warnings=notes, texture_fill=texture_fill,
+        texture_approximate=approximate,
+    )  # fmt: skip
+
+
+def upstream_target_conditions(pt, path, *, iuv_dir=None):
+    """The target pose upstream ``test.py`` feeds for one test photo (paper protocol).
+
+    The whole frame's DensePose IUV, squashed to 512x512 with PIL bicubic as
+    upstream's dataset resizes ``test_densepose/<to stem>.png``
+    (``src/dataset/deepfashion_dataset.py`` lines 143, 150 and 161:
+    ``Image.open(pose_path)``, ``pose_img.resize((512, 512))``; upstream
+    interpolates part indices too, and so does this).
+
+    Args:
+        pt: A :class:`mcld.pose_transfer.PoseTransfer`.
+        path: The target photo (upstream: ``dataset/fashion/test/<to>``).
+        iuv_dir: Upstream's ``test_densepose/``: ``<iuv_dir>/<stem>.png``
+            (cv2 channel order); ``None``: our DensePose on the whole frame
+            (:func:`_whole_frame_iuv`), the photo is then read.
+
+    Returns:
+        :class:`mcld.conditions.TargetConditions` with ``iuv`` ``(512, 512, 3)``
+        uint8 ``(I, U*255, V*255)``; ``photo`` is ``None`` with ``iuv_dir``.
+
+    Raises:
+        OSError: a missing or unreadable file. NoPersonError: DensePose finds nobody.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from .annotators.densepose.iuv import read_iuv_png
+    from .conditions import TargetConditions
+
+    path = Path(path)
+    if iuv_dir:
+        photo, iuv = None, read_iuv_png(Path(iuv_dir) / f"{path.stem}.png")
+    else:
+        photo = _read_frame(path)
+        iuv = _whole_frame_iuv(pt, np.asarray(photo))
+    return TargetConditions(photo=photo, people=[], person_index=0, pose=None, iuv=_squash(Image.fromarray(iuv)))
+
+
+def write_upstream_gt(target_path, outs: dict) -> None:
+    """Write a pair's ground truth as upstream's dataset makes it: the whole
+    target frame PIL-bicubic-resized to 256x176 and 512x352
+    (``src/dataset/deepfashion_dataset.py`` lines 73-81 and 168-169,
+    ``gt_256`` / ``gt_512``: torchvision ``Resize`` of a PIL image is PIL's
+    bicubic resize), saved as PNG.
+
+    Args:
+        target_path: The target photo (upstream: ``dataset/fashion/test/<to>``).
+        outs: ``{"256x176": path, "512x352": path}``; existing files are kept.
+
+    Raises:
+        OSError: a missing or unreadable photo.
+    """
+    from PIL import Image
+
+    frame = None
+    for size, out in outs.items():
+        if Path(out).exists():
+            continue
+        if frame is None:
+            frame = _read_frame(Path(target_path))
+        height, width = (int(v) for v in size.split("x"))
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        frame.resize((width, height), Image.BICUBIC).save(out)
+
+
 def _batch_upstream(pt, args, rows: list[dict]) -> int:
+    """``batch`` on upstream's ``from,to`` CSV: the paper's protocol unless ``--person-crop``.
+
+    Default (paper protocol): each pair's conditions are
+    :func:`upstream_source_conditions` and :func:`upstream_target_conditions`
+    (whole frames squashed to 512x512, as upstream ``test.py`` feeds them
+    through ``src/dataset/deepfashion_dataset.py``), so the outputs are
+    pixel-aligned with DeepFashion's ground truth (``--gt-dir`` writes it).
+    ``--person-crop``: our mode for photos in the wild, not the paper's: the
+    source and target are cropped around the person (MediaPipe +
+    :class:`mcld.conditions.PersonCrop`) as ``generate`` does, and an
+    ``--iuv-dir`` IUV is padded into the crop frame; those outputs are not
+    aligned with the ground truth.
+
+    Both write ``<out>/256/<name>.png`` and ``<out>/512/<name>.png`` (the
+    pipeline's upstream post-processing of its 512x512 output), skip pairs
+    whose two files exist, and reuse a source's conditions for its
+    consecutive rows.
+    """
     from .grid import iuv_to_crop_frame
     from .pose_transfer import TargetConditions
 
@@ -231,32 +460,44 @@ def _batch_upstream(pt, args, rows: list[dict]) -> int:
     dirs = {size: out_dir / sub for size, sub in (("256x176", "256"), ("512x352", "512"))}
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
+    gt_dirs = {size: Path(args.gt_dir) / folder.name for size, folder in dirs.items()} if args.gt_dir else None
     failures = 0
     last_source: tuple = (None, None)  # upstream's test.csv lists each source's pairs together
     with _progress(len(rows), "batch") as bar:
         for i, row in enumerate(rows):
             name = upstream_result_name(row["from"], row["to"])
             outs = {size: folder / f"{name}.png" for size, folder in dirs.items()}
-            if all(p.exists() for p in outs.values()):
-                print(json.dumps({"row": i, "name": name, "skipped": "exists"}))
-                bar.update()
-                continue
             try:
-                if last_source[0] != row["from"]:
-                    last_source = (row["from"], pt.prepare_source(image_dir / row["from"]))
-                src = last_source[1]
-                if args.iuv_dir:
-                    iuv = iuv_to_crop_frame(_read_pil_iuv(Path(args.iuv_dir) / (Path(row["to"]).stem + ".png")))
-                    tgt = TargetConditions(photo=None, people=[], person_index=0, pose=None, iuv=iuv)
+                if gt_dirs:
+                    write_upstream_gt(image_dir / row["to"], {s: d / f"{name}.png" for s, d in gt_dirs.items()})
+                if all(p.exists() for p in outs.values()):
+                    print(json.dumps({"row": i, "name": name, "skipped": "exists"}))
+                    bar.update()
+                    continue
+                if args.person_crop:
+                    if last_source[0] != row["from"]:
+                        last_source = (row["from"], pt.prepare_source(image_dir / row["from"]))
+                    if args.iuv_dir:
+                        iuv = iuv_to_crop_frame(_read_pil_iuv(Path(args.iuv_dir) / (Path(row["to"]).stem + ".png")))
+                        tgt = TargetConditions(photo=None, people=[], person_index=0, pose=None, iuv=iuv)
+                    else:
+                        tgt = pt.prepare_target(image_dir / row["to"])
                 else:
-                    tgt = pt.prepare_target(image_dir / row["to"])
+                    if last_source[0] != row["from"]:
+                        src = upstream_source_conditions(
+                            pt, image_dir / row["from"], iuv_dir=args.iuv_dir, texture_dir=args.texture_dir,
+                            face_dir=args.face_dir,
+                        )  # fmt: skip
+                        last_source = (row["from"], src)
+                    tgt = upstream_target_conditions(pt, image_dir / row["to"], iuv_dir=args.iuv_dir)
                 result = pt.generate(
-                    src, tgt, num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed,
-                    scheduler=args.scheduler,
-                )
+                    last_source[1], tgt, num_inference_steps=args.steps, guidance_scale=args.guidance,
+                    seed=args.seed, scheduler=args.scheduler,
+                )  # fmt: skip
                 result.image_256x176.save(outs["256x176"])
                 result.image_512x352.save(outs["512x352"])
-                print(json.dumps({"row": i, "name": name, **result.settings}))
+                protocol = "person_crop" if args.person_crop else "upstream"
+                print(json.dumps({"row": i, "name": name, "protocol": protocol, **result.settings}))
             except (MCLDError, ValueError, OSError) as err:
                 failures += 1
                 print(json.dumps({"row": i, "name": name, "error": _message(err)}))
