@@ -5,7 +5,7 @@ pairs the PNGs of two folders by file name (upstream ``test.py`` layout:
 ``DIR/256/<name>.png`` and ``DIR/512/<name>.png``; a folder without those
 subfolders is used as is) and reports the mean over the pairs of:
 
-* **SSIM** (the paper's "SSIM"): ``skimage.metrics.structural_similarity(gt,
+* **SSIM** (what upstream's ``evaluate.py`` prints as "SSIM"): ``skimage.metrics.structural_similarity(gt,
   pred, data_range=1, win_size=51, channel_axis=0)`` on ``(3, H, W)`` float32
   RGB in ``[0, 1]``: a 51x51 *uniform* window, sample covariance
   (``N / (N - 1)``), ``K1 = 0.01``, ``K2 = 0.03``, the mean SSIM of each
@@ -28,6 +28,9 @@ subfolders is used as is) and reports the mean over the pairs of:
 
 Images are read with PIL as RGB ``uint8`` and divided by 255, as upstream's
 ``pil_to_tensor(...) / 255.``; both images of a pair must have the same size.
+The ground truth in upstream's layout (its dataset's ``gt_256`` /
+``gt_512``: the whole target frame, PIL bicubic) is what
+``python -m mcld batch --gt-dir`` writes; upstream's ``test.py`` writes none.
 LPIPS and FID need ``torchvision`` (not a dependency of this package); where
 their packages or weights are missing the command says what to install or
 fetch and still reports SSIM and PSNR.
