@@ -97,16 +97,17 @@ class DemoOptions:
 
 
 def example_rows() -> tuple[list[list[str]], str | None]:
-    """Source/target example rows from the licensed example photos, plus the
-    optional examples dataset (:func:`mcld.gallery.load_examples_dataset`).
+    """Source/target example rows: DeepFashion In-shop photo pairs fetched at
+    run time (:func:`mcld.gallery.examples.demo_example_rows`; offline or on a
+    failed fetch, the scikit-image photos), plus the optional examples dataset
+    (:func:`mcld.gallery.load_examples_dataset`).
 
     Returns:
-        ``(rows, message)``: ``[[source_path, target_path], ...]`` and a note
-        about the dataset, or ``None``.
+        ``(rows, message)``: ``[[source_path, target_path], ...]`` and one
+        line about photos that could not be fetched or the dataset, or ``None``.
     """
-    from ..gallery import load_examples_dataset, write_example_photos
+    from ..gallery.examples import demo_example_rows, load_examples_dataset
 
-    photos = write_example_photos()
-    rows = [[str(photos["cameraman"]), str(photos["astronaut"])], [str(photos["astronaut"]), str(photos["cameraman"])]]
-    extra, message = load_examples_dataset()
-    return rows + extra, message
+    rows, message = demo_example_rows()
+    extra, extra_message = load_examples_dataset()
+    return rows + extra, " ".join(m for m in (message, extra_message) if m) or None
