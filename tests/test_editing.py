@@ -163,5 +163,5 @@ def test_bad_inputs(photos):
     broken = EditSource(crop=photos[0].crop[:32], iuv=photos[0].iuv, parsing=photos[0].parsing)
     with pytest.raises(ValueError, match="one frame"):
         compose_conditions([broken], RegionSelection())
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="unknown region 'background'; choose from"):
         RegionSelection().source_of("background")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -100,13 +102,13 @@ def test_crop_real_photo(images_dir):
 
 def test_bad_inputs():
     img = _marker_image()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("box must have x1 > x0 and y1 > y0, got (50, 50, 40, 60)")):
         crop_person(img, (50, 50, 40, 60))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("box (400, 600, 500, 700) lies outside the 300x500 image")):
         crop_person(img, (400, 600, 500, 700))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pad must be 'white', 'edge' or 'black', got 'mirror'"):
         crop_person(img, (0, 0, 10, 10), pad="mirror")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("image must be an (H, W, 3) uint8 array, got (500, 300, 3)")):
         crop_person(img.astype(np.float32), (0, 0, 10, 10))
 
 

@@ -157,7 +157,7 @@ def test_one_name_for_page_and_api(gallery):
 
 
 def test_unknown_name_lists_the_valid_ones(gallery):
-    with pytest.raises(GalleryPoseError) as err:
+    with pytest.raises(GalleryPoseError, match="Unknown gallery pose 'Tpose please'. Valid names: deepfashion_standing") as err:
         find_gallery_pose(gallery, "Tpose please")
     message = err.value.user_message
     assert "Tpose please" in message

@@ -157,7 +157,7 @@ def test_person_crop_then_gpu_half_equals_prepare_source(pt, images_dir, source,
 
 def test_no_person_is_a_clear_error(pt):
     blank = np.full((300, 200, 3), 200, np.uint8)
-    with pytest.raises(NoPersonError) as err:
+    with pytest.raises(NoPersonError, match="No person was found in this photo") as err:
         pt.prepare_source(blank)
     assert "No person" in err.value.user_message
 
@@ -190,7 +190,7 @@ def test_real_weights_missing_offline_is_a_clear_error(monkeypatch):
     from mcld.errors import WeightsNotFoundError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(WeightsNotFoundError) as err:
+    with pytest.raises(WeightsNotFoundError, match="reference_unet.pth could not be downloaded from Lotior/mcld") as err:
         PoseTransfer.from_pretrained(device="cpu")
     assert "Lotior/mcld" in err.value.user_message
 
@@ -201,7 +201,7 @@ def test_from_pretrained_accepts_a_torch_device(monkeypatch):
     from mcld.errors import WeightsNotFoundError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(WeightsNotFoundError):  # not an AttributeError on device.startswith
+    with pytest.raises(WeightsNotFoundError, match="reference_unet.pth could not be downloaded from Lotior/mcld"):  # not an AttributeError on device.startswith
         PoseTransfer.from_pretrained(device=torch.device("cpu"))
 
 

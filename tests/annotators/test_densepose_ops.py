@@ -4,6 +4,7 @@ a plain-Python transcription of the torchvision kernels' rules."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -129,9 +130,9 @@ def test_roi_align_matches_scalar_reference(aligned, sampling_ratio):
 
 def test_roi_align_empty_and_bad_shapes():
     assert roi_align(_ramp(), torch.zeros(0, 4), 7, 1.0, 2, False).shape == (0, 1, 7, 7)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("features must be (B, C, H, W), got shape (1, 4, 4)")):
         roi_align(_ramp()[0], torch.zeros(1, 4), 7, 1.0, 2, False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("boxes must be (K, 4) or (K, 5), got shape (1, 3)")):
         roi_align(_ramp(), torch.zeros(1, 3), 7, 1.0, 2, False)
 
 
@@ -229,7 +230,7 @@ def test_ops_same_on_cuda():
 def test_roi_align_aligned_empty_roi_adaptive_is_zero():
     # aligned, adaptive sampling, zero-size RoI: ceil(0 / P) = 0 samples -> bin value 0
     assert _one([[1, 1, 1, 1]], aligned=True, sampling_ratio=0).item() == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="roi_align boxes contain NaN or infinite values"):
         _one([[0, 0, float("nan"), 2]], aligned=False)
 
 

@@ -106,16 +106,21 @@ def test_full_pipeline_runs_and_empty_result_raises(tiny, photo):
     assert np.all(np.diff(res.scores) <= 0)
     empty = tiny.detect(photo, boxes=np.zeros((0, 4), np.float32))
     assert len(empty) == 0
-    with pytest.raises(NoPersonError) as err:
+    with pytest.raises(NoPersonError, match="No person was found in the image") as err:
         empty.to_iuv()
     assert err.value.user_message
 
 
 @pytest.mark.parametrize(
-    "bad", [np.zeros((1, 3)), np.array([[10, 10, 5, 20]]), np.array([[0, 0, np.nan, 5]])]
+    "bad, message",
+    [
+        (np.zeros((1, 3)), r"boxes must be \(N, 4\) XYXY pixels, got shape \(1, 3\)"),
+        (np.array([[10, 10, 5, 20]]), r"boxes need x1 > x0 and y1 > y0, got \[\[10\.0, 10\.0, 5\.0, 20\.0\]\]"),
+        (np.array([[0, 0, np.nan, 5]]), "boxes contain NaN or infinite values"),
+    ],
 )
-def test_bad_boxes_raise_value_error(tiny, photo, bad):
-    with pytest.raises(ValueError):
+def test_bad_boxes_raise_value_error(tiny, photo, bad, message):
+    with pytest.raises(ValueError, match=message):
         tiny.detect(photo, boxes=bad)
 
 
@@ -132,7 +137,7 @@ def test_restricted_unpickler_refuses_code(tmp_path):
     target = tmp_path / "pwned"
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps({"model": OrderedDict(a=np.zeros(2)), "x": _Evil(str(target))}, protocol=3))
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(CheckpointError, match="contains unexpected code and was not loaded") as err:
         load_pickle_checkpoint(path)
     assert "system" in str(err.value) and err.value.user_message
     assert not target.exists()
@@ -158,7 +163,7 @@ def test_match_state_dict_strict_but_ignores_legacy_keys(densepose_golden_dir):
     assert set(match_state_dict(model, extra)) == set(sd)
     broken = dict(sd, surprise=torch.zeros(1))
     del broken["roi_heads.box_head.fc1.weight"]
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(CheckpointError, match=r"x\.pkl does not match the DensePose model") as err:
         match_state_dict(model, broken, "x.pkl")
     assert "roi_heads.box_head.fc1.weight" in str(err.value) and "surprise" in str(err.value)
     wrong = dict(sd, **{"backbone.fpn_output2.bias": torch.zeros(3)})
@@ -188,13 +193,13 @@ def test_safetensors_cache_and_from_pretrained(densepose_golden_dir, tmp_path, p
 def test_missing_weights_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("MCLD_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(WeightsNotFoundError) as err:
+    with pytest.raises(WeightsNotFoundError, match="The DensePose weights model_final_844d15.pkl are missing and downloads are off") as err:
         DensePosePredictor.from_pretrained("R_101_FPN_DL_s1x")
     fname, url = MODEL_ZOO["R_101_FPN_DL_s1x"]
     assert fname in err.value.user_message and url in err.value.user_message
-    with pytest.raises(WeightsNotFoundError):
+    with pytest.raises(WeightsNotFoundError, match="The DensePose weight file was not found"):
         resolve_weights(tmp_path / "nope.pkl")
-    with pytest.raises(WeightsNotFoundError):
+    with pytest.raises(WeightsNotFoundError, match="were not found in the Hugging Face repo someone/densepose-weights and downloads are off"):
         resolve_weights("someone/densepose-weights", "model.pkl")
     # a file already in the cache is found without any download
     target = tmp_path / "densepose" / fname

@@ -3,6 +3,8 @@ coarse MediaPipe fallback on real photos."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -152,16 +154,16 @@ def test_label_tables_cover_every_label():
     assert [REGIONS[i] for i in atr[0]] == [
         "face", "upper_garment", "lower_garment", "dress", "shoes", "arms", "legs", "hair", "background"
     ]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("label ids must lie in [0, 18) for 'atr'")):
         labels_to_regions(np.array([[18]]), "atr")
 
 
 def test_from_pretrained_errors(tmp_path):
-    with pytest.raises(WeightsNotFoundError):
+    with pytest.raises(WeightsNotFoundError, match="The human-parsing weights file was not found"):
         HumanParser.from_pretrained(tmp_path / "missing.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="The human-parsing model file is damaged or not an ONNX model"):
         HumanParser.from_pretrained(bad)
 
 
@@ -170,7 +172,7 @@ def test_from_pretrained_falls_back_offline(monkeypatch, tmp_path):
     with pytest.warns(RuntimeWarning, match="coarse MediaPipe parser"):
         parser = HumanParser.from_pretrained(None, cache_dir=tmp_path)
     assert parser.source == "mediapipe-coarse"
-    with pytest.raises(WeightsNotFoundError):
+    with pytest.raises(WeightsNotFoundError, match="The human-parsing weights could not be downloaded"):
         HumanParser.from_pretrained(None, cache_dir=tmp_path, fallback=False)
 
 
@@ -263,7 +265,7 @@ def test_coarse_keeps_input_size_and_refuses_empty_photo(coarse_parser, photo):
     result = coarse_parser.detect(Image.fromarray(photo))  # 420 x 560 PIL: parsed at 512 and resized back
     assert result.label_map.shape == photo.shape[:2]
     assert {"face", "upper_garment"} <= set(result.present_regions(50))
-    with pytest.raises(NoPersonError):
+    with pytest.raises(NoPersonError, match="No person was found in this photo"):
         coarse_parser.detect(np.full((256, 256, 3), 128, np.uint8))
 
 
@@ -282,5 +284,5 @@ def test_overlay_colours_regions_and_keeps_background(reference, coarse_results)
     after = np.abs(overlay[face].astype(int) - target).mean()
     assert after < 0.6 * before
     assert not np.array_equal(overlay[:40, :40], image[:40, :40])  # legend drawn top-left
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("image is (100, 256) but the label map is (256, 256)")):
         draw_parsing_overlay(image[:100], result)

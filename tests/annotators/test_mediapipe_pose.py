@@ -144,10 +144,10 @@ def test_two_people_side_by_side_and_click(detector, images_dir):
 
 def test_no_person_raises(detector):
     plain = np.full((256, 256, 3), (40, 120, 200), np.uint8)
-    with pytest.raises(NoPersonError) as info:
+    with pytest.raises(NoPersonError, match="No person was found in this photo") as info:
         detector.detect_people(plain)
     assert "person" in info.value.user_message
-    with pytest.raises(NoPersonError):
+    with pytest.raises(NoPersonError, match="so there is nobody to pick"):
         pick_person([], 1.0, 1.0)
 
 

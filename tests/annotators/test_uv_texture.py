@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -168,7 +169,7 @@ def test_composite_by_priority():
     per_part[1, 22:] = 1  # face parts (23, 24) from b, the rest from a
     atlas, _, _ = composite_atlases([a, b], [ma, mb], priority=per_part)
     assert (atlas[22:, 60, 0] == 200).all() and (atlas[:22, 60, 0] == 10).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("priority must be (2,) or (2, 24), got (3,)")):
         composite_atlases([a, b], [ma, mb], priority=[1, 2, 3])
 
 
@@ -177,7 +178,7 @@ def test_rejects_pil_order_iuv():
     iuv[..., 0] = 200  # looks like V*255 in channel 0
     with pytest.raises(ValueError, match="part indices"):
         scatter_to_atlas(np.zeros((8, 8, 3), np.uint8), iuv)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("image (9, 8) and iuv (8, 8) must have the same height and width")):
         scatter_to_atlas(np.zeros((9, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
 
 

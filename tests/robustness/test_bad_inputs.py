@@ -163,7 +163,7 @@ def test_two_people_uses_the_largest(corpus, pt):
 def test_prepare_target_bad_inputs(corpus, pt, good_paths):
     for name in ("empty_upload", "text_renamed_jpg", "truncated_jpeg", "tiny_1x1", "no_person_plain", "only_legs"):
         case = corpus[name]
-        with pytest.raises(case.expect) as info:
+        with pytest.raises(case.expect, match="(?i)" + re.escape(case.fragment)) as info:
             pt.prepare_target(case.path)
         assert case.fragment in _message_of(info.value)
     tgt = pt.prepare_target(good_paths[1])
@@ -173,9 +173,9 @@ def test_prepare_target_bad_inputs(corpus, pt, good_paths):
 def test_generate_after_bad_inputs(corpus, pt, good_paths):
     """A bad photo given straight to ``generate`` fails cleanly; the next full
     generation works and gives an image of the documented size."""
-    with pytest.raises(InputImageError):
+    with pytest.raises(InputImageError, match="The image file is damaged or truncated and cannot be read"):
         pt.generate(corpus["corrupt_png"].path, good_paths[1], num_inference_steps=1)
-    with pytest.raises(NoPersonError):
+    with pytest.raises(NoPersonError, match="No person was found in this photo"):
         pt.generate(good_paths[0], corpus["no_person_noise"].path, num_inference_steps=1)
     result = pt.generate(good_paths[0], good_paths[1], num_inference_steps=1, seed=1)
     assert result.image_512x352.size == (352, 512) and result.image_256x176.size == (176, 256)
@@ -214,7 +214,7 @@ def test_face_embedding_with_nan_gives_zeros_and_warning(tmp_path):
     (tmp_path / "text.npy").write_text("not numpy")
     for name, fragment in (("short.npy", "wrong size"), ("object.npy", "could not be read"),
                            ("text.npy", "could not be read"), ("absent.npy", "could not be read")):
-        with pytest.raises(FaceEmbeddingError) as info:
+        with pytest.raises(FaceEmbeddingError, match=fragment) as info:
             load_face_embedding(tmp_path / name)
         assert fragment in _message_of(info.value)
     with warnings.catch_warnings():
@@ -280,7 +280,7 @@ def test_mcld_weights_missing_truncated_wrong(component, tmp_path):
         "code_in_pickle": (write("evil", {"w": _Evil()}), CheckpointError, "could not be read|corrupt"),
     }
     for name, (folder, exc, fragment) in cases.items():
-        with pytest.raises(exc) as info:
+        with pytest.raises(exc, match=fragment) as info:
             load(folder)
         assert re.search(fragment, _message_of(info.value)), (name, info.value.user_message)
         if name in ("wrong_keys", "wrong_shapes", "missing_keys"):
@@ -321,7 +321,7 @@ def test_densepose_weights_missing_truncated_wrong(tmp_path):
         "truncated.pth": (CheckpointError, "damaged"),
     }
     for name, (exc, fragment) in cases.items():
-        with pytest.raises(exc) as info:
+        with pytest.raises(exc, match=re.escape(fragment)) as info:
             load(name)
         assert fragment in _message_of(info.value), (name, info.value.user_message)
     predictor = load("good.pkl")  # recovery
@@ -336,7 +336,7 @@ def test_densepose_result_without_person(pt, good_paths):
         boxes=np.zeros((0, 4), np.float32), scores=np.zeros((0,), np.float32),
         boxes_xywh=np.zeros((0, 4), np.int64), labels=[], uv=[], image_size=(512, 352),
     )
-    with pytest.raises(NoPersonError) as info:
+    with pytest.raises(NoPersonError, match="No person was found in the image, so no DensePose map could be made") as info:
         empty.to_iuv()
     assert "no person" in _message_of(info.value)
     _assert_good_source(pt, good_paths[0])
@@ -358,7 +358,7 @@ def test_nan_latents_raise_nan_output_error(pt):
     try:
         with torch.no_grad():
             bias.fill_(float("nan"))
-        with pytest.raises(NaNOutputError) as info:
+        with pytest.raises(NaNOutputError, match=re.escape("(non-finite latents after the denoising loop (2 steps))")) as info:
             _small_call(pipe)
         assert "invalid values" in _message_of(info.value)
     finally:
@@ -378,7 +378,7 @@ def test_cuda_oom_inside_unet_becomes_out_of_memory_error(pt):
 
     handle = pipe.denoising_unet.register_forward_hook(hook)
     try:
-        with pytest.raises(OutOfMemoryError) as info:
+        with pytest.raises(OutOfMemoryError, match=re.escape("The GPU ran out of memory. Try fewer steps, a smaller size or fewer references. (CUDA out of memory.")) as info:
             _small_call(pipe)
     finally:
         handle.remove()
