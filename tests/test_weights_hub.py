@@ -1,30 +1,28 @@
 """Hub-sourced weights: download, safetensors conversion, and revalidation of
 the conversion when the file on the Hub changes.
 
-A small HTTP server on the loopback interface speaks the part of the Hub's
-file protocol that ``huggingface_hub`` uses (``HEAD``/``GET
-/{repo}/resolve/{revision}/{file}`` with the ``X-Repo-Commit`` and ``ETag``
-headers). Each load runs in a fresh interpreter with ``HF_ENDPOINT`` pointing
+A small HTTP server on the loopback interface (``tests.helpers.fake_hub``)
+speaks the part of the Hub's file protocol that ``huggingface_hub`` uses
+(``HEAD``/``GET /{repo}/resolve/{revision}/{file}`` with the ``X-Repo-Commit``
+and ``ETag`` headers). Each load runs in a fresh interpreter with ``HF_ENDPOINT`` pointing
 at it, so ``huggingface_hub`` is configured exactly as a user would configure
 a mirror; nothing of ours is replaced.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import torch
 
 from mcld.weights import read_state_dict
+from tests.helpers.fake_hub import FakeHub
 
 REPO_ID = "fake-org/mcld"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,56 +38,11 @@ print(json.dumps(module.conv_in.bias.tolist()))
 """
 
 
-class FakeHub:
-    """Serves one file of one repo; ``publish`` replaces its content (new commit, new ETag)."""
-
-    def __init__(self) -> None:
-        self.content, self.etag, self.commit = b"", "", ""
-        self.requests: list[str] = []
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, with_body: bool) -> None:
-                hub.requests.append(f"{self.command} {self.path}")
-                if self.path != f"/{REPO_ID}/resolve/main/pose_guider.pth":
-                    self.send_response(404)
-                    self.send_header("X-Error-Code", "EntryNotFound")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("X-Repo-Commit", hub.commit)
-                self.send_header("ETag", f'"{hub.etag}"')
-                self.send_header("Content-Length", str(len(hub.content)))
-                self.send_header("Content-Type", "application/octet-stream")
-                self.end_headers()
-                if with_body:
-                    self.wfile.write(hub.content)
-
-            def do_HEAD(self) -> None:  # noqa: N802 (http.server API)
-                self._answer(with_body=False)
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._answer(with_body=True)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def publish(self, state_dict: dict) -> None:
-        buffer = io.BytesIO()
-        torch.save(state_dict, buffer)
-        self.content = buffer.getvalue()
-        self.etag = hashlib.sha256(self.content).hexdigest()
-        self.commit = hashlib.sha1(self.content).hexdigest()
-
-    def close(self) -> None:
-        if self.server.socket.fileno() != -1:
-            self.server.shutdown()
-            self.server.server_close()
+def _publish(hub: FakeHub, state_dict: dict) -> None:
+    """A new upload of ``pose_guider.pth`` (new commit, new ETag)."""
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    hub.publish(REPO_ID, {"pose_guider.pth": buffer.getvalue()})
 
 
 @pytest.fixture()
@@ -114,7 +67,7 @@ def test_hub_conversion_is_reused_and_refreshed_when_the_hub_file_changes(tmp_pa
     updated = {k: v + 1 for k, v in original.items()}
     bias = original["conv_in.bias"].tolist()
 
-    hub.publish(original)
+    _publish(hub, original)
     assert _load(tmp_path, hub.url) == bias  # downloaded, checked, converted
     assert sum(r.startswith("GET") for r in hub.requests) == 1
 
@@ -122,7 +75,7 @@ def test_hub_conversion_is_reused_and_refreshed_when_the_hub_file_changes(tmp_pa
     assert _load(tmp_path, hub.url) == bias  # the conversion, after one HEAD; no download
     assert [r.split()[0] for r in hub.requests] == ["HEAD"]
 
-    hub.publish(updated)  # a new upload of the same file
+    _publish(hub, updated)  # a new upload of the same file
     hub.requests.clear()
     assert _load(tmp_path, hub.url) == updated["conv_in.bias"].tolist()
     assert sum(r.startswith("GET") for r in hub.requests) == 1

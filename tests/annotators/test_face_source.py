@@ -15,14 +15,11 @@ pointing at that server, as on a fresh Space.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import threading
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +39,7 @@ from mcld.annotators.face import (  # noqa: E402
     ensure_face_model,
 )
 from mcld.errors import NoFaceWarning  # noqa: E402
+from tests.helpers.fake_hub import FakeHub  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DETECTOR, RECOGNIZER = ANTELOPEV2_FILES
@@ -126,70 +124,6 @@ def pack_files(tmp_path_factory) -> dict[str, bytes]:
     return files
 
 
-class FakeHub:
-    """Serves the files of one flat model repository, recording every request."""
-
-    def __init__(self, repo_id: str, files: dict[str, bytes]) -> None:
-        self.requests: list[str] = []
-        commit = hashlib.sha1(b"".join(files[k] for k in sorted(files))).hexdigest()
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _json(self, data) -> None:
-                body = json.dumps(data).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _answer(self, with_body: bool) -> None:
-                hub.requests.append(f"{self.command} {self.path}")
-                path = self.path.split("?")[0]
-                if path == f"/api/models/{repo_id}/revision/main":  # repo_info (snapshot_download)
-                    return self._json({"id": repo_id, "sha": commit, "siblings": [{"rfilename": n} for n in files]})
-                if path == f"/api/models/{repo_id}/tree/{commit}":  # list_repo_tree (snapshot_download)
-                    return self._json([{"type": "file", "path": n, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
-                                       for n, b in files.items()])  # fmt: skip
-                name = None
-                for revision in ("main", commit):
-                    prefix = f"/{repo_id}/resolve/{revision}/"
-                    if path.startswith(prefix):
-                        name = path[len(prefix):]
-                if name not in files:
-                    self.send_response(404)
-                    self.send_header("X-Error-Code", "EntryNotFound" if name is not None else "RepoNotFound")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = files[name]
-                self.send_response(200)
-                self.send_header("X-Repo-Commit", commit)
-                self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Content-Type", "application/octet-stream")
-                self.end_headers()
-                if with_body:
-                    self.wfile.write(body)
-
-            def do_HEAD(self) -> None:  # noqa: N802 (http.server API)
-                self._answer(with_body=False)
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._answer(with_body=True)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 NESTED_REPO = "someone/insightface-packs"
 
 STARTUP_SCRIPT = """
@@ -214,7 +148,7 @@ def _fresh_startup(tmp_path: Path, endpoint: str, hf_home: Path, offline: bool, 
 
 
 def test_fresh_space_downloads_the_default_pack_and_reports_it(tmp_path, pack_files):
-    hub = FakeHub(DEFAULT_ANTELOPEV2_REPO, pack_files)
+    hub = FakeHub({DEFAULT_ANTELOPEV2_REPO: pack_files})
     try:
         status = _fresh_startup(tmp_path, hub.url, tmp_path / "hf", offline=False)
         assert status["available"] is True, status["message"]
@@ -248,7 +182,7 @@ def test_offline_with_an_empty_cache_says_what_is_missing_and_where_from(tmp_pat
 
 
 def test_repository_without_the_files_is_reported(tmp_path):
-    hub = FakeHub(DEFAULT_ANTELOPEV2_REPO, {"README.md": b"empty"})
+    hub = FakeHub({DEFAULT_ANTELOPEV2_REPO: {"README.md": b"empty"}})
     try:
         status = _fresh_startup(tmp_path, hub.url, tmp_path / "hf", offline=False)
     finally:
@@ -260,7 +194,7 @@ def test_repository_override_with_the_zip_nesting(tmp_path, pack_files):
     """``$MCLD_INSIGHTFACE_REPO`` wins over the default; a repository holding the
     pack in ``antelopev2/`` is fetched with ``snapshot_download`` of the two files."""
     nested = {f"antelopev2/{name}": body for name, body in pack_files.items()}
-    hub = FakeHub(NESTED_REPO, nested)
+    hub = FakeHub({NESTED_REPO: nested})
     try:
         status = _fresh_startup(tmp_path, hub.url, tmp_path / "hf", offline=False, MCLD_INSIGHTFACE_REPO=NESTED_REPO)
     finally:
