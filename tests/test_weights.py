@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,6 +25,7 @@ from mcld.weights import (
     resolve_checkpoint,
     weights_status,
 )
+from tests.helpers.fake_hub import FakeHub, folder_files
 
 
 def _keys(path):
@@ -73,7 +78,7 @@ def test_strict_check_names_every_problem(mcld_golden_dir):
     state.pop("blocks.3.bias")
     state["extra.weight"] = torch.zeros(1)
     state["conv_out.bias"] = torch.zeros(7)
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(CheckpointError, match="The weight file pose_guider.pth does not match the pose_guider model") as info:
         check_state_dict("pose_guider", module, state, source="pose_guider.pth")
     text = str(info.value)
     assert "blocks.3.bias" in text and "extra.weight" in text and "conv_out.bias: file (7,) vs model (32,)" in text
@@ -94,8 +99,16 @@ def test_reference_unet_accepts_only_the_documented_unused_head(mcld_golden_dir)
         check_state_dict("reference_unet", module, state, ALLOWED_UNUSED_KEYS["reference_unet"])
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "not_a_state_dict"])
-def test_corrupt_files_raise_checkpoint_error(tmp_path, mcld_golden_dir, damage):
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncated", "pose_guider.pth is corrupt or truncated"),
+        ("empty", "pose_guider.pth is empty"),
+        ("garbage", "pose_guider.pth is corrupt or truncated"),
+        ("not_a_state_dict", "pose_guider.pth holds no weights"),
+    ],
+)
+def test_corrupt_files_raise_checkpoint_error(tmp_path, mcld_golden_dir, damage, message):
     path = tmp_path / "pose_guider.pth"
     data = (mcld_golden_dir / "pose_guider.pth").read_bytes()
     if damage == "truncated":
@@ -106,7 +119,7 @@ def test_corrupt_files_raise_checkpoint_error(tmp_path, mcld_golden_dir, damage)
         path.write_bytes(b"not a checkpoint" * 100)
     else:
         torch.save([torch.zeros(1)], path)
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(CheckpointError, match=message) as info:
         read_state_dict(path)
     assert info.value.user_message
 
@@ -114,7 +127,7 @@ def test_corrupt_files_raise_checkpoint_error(tmp_path, mcld_golden_dir, damage)
 def test_file_names_and_missing_files(tmp_path, mcld_golden_dir):
     shutil.copy(mcld_golden_dir / "image_proj_model.pth", tmp_path / "image_projector.pth")  # README name
     assert resolve_checkpoint("face_resampler", tmp_path).name == "image_projector.pth"
-    with pytest.raises(WeightsNotFoundError) as info:
+    with pytest.raises(WeightsNotFoundError, match="The MCLD weight file denoising_unet.pth was not found in the weights folder") as info:
         resolve_checkpoint("denoising_unet", tmp_path)
     assert "denoising_unet.pth" in info.value.user_message
     lines = describe_missing_weights(tmp_path, vae=tmp_path / "vae", image_encoder=tmp_path / "enc")
@@ -126,7 +139,7 @@ def test_file_names_and_missing_files(tmp_path, mcld_golden_dir):
 def test_hub_source_offline(tmp_path):
     """Offline (HF_HUB_OFFLINE=1 in tests) a Hub id fails with a clear message,
     and the start-up report says where each file would come from."""
-    with pytest.raises(WeightsNotFoundError) as info:
+    with pytest.raises(WeightsNotFoundError, match="The MCLD weight file pose_guider.pth could not be downloaded from Lotior/mcld") as info:
         resolve_checkpoint("pose_guider", "Lotior/mcld", local_files_only=True)
     assert "Lotior/mcld" in info.value.user_message
     lines = describe_missing_weights("Lotior/mcld", cache_dir=tmp_path)
@@ -214,31 +227,62 @@ def test_cache_key_includes_subfolder(tmp_path, mcld_golden_dir):
     assert _cache_slug("Lotior/mcld", "v2") != _cache_slug("Lotior/mcld")
 
 
-def test_from_mcld_checkpoints_passes_local_files_only_to_vae_and_encoder(monkeypatch, tmp_path, mcld_golden_dir, mcld_manifest):
-    import mcld.weights as weights
+HUB_LOAD_SCRIPT = """
+import json, sys
+from mcld.pipeline_mcld import MCLDPipeline
+folder, vae, encoder, configs, cache, local = sys.argv[1:]
+configs = json.loads(configs)
+pipe = MCLDPipeline.from_mcld_checkpoints(
+    folder, vae=vae, image_encoder=encoder, pose_guider_config=configs["pose_guider"],
+    face_resampler_config=configs["image_proj_model"], cache_dir=cache, local_files_only=local == "1",
+)
+print(json.dumps({"vae": pipe.vae.encoder.conv_in.bias.tolist(),
+                  "image_encoder": pipe.image_encoder.visual_projection.weight[0].tolist()}))
+"""
 
-    calls = {}
-    real_vae, real_encoder = weights.load_vae, weights.load_image_encoder
 
-    def spy(name, real):
-        def load(source, **kwargs):
-            calls[name] = kwargs
-            return real(mcld_golden_dir / name, torch_dtype=kwargs["torch_dtype"])
-        return load
+def test_from_mcld_checkpoints_passes_local_files_only_to_vae_and_encoder(tmp_path, mcld_golden_dir, mcld_manifest):
+    """With ``local_files_only=True`` the VAE and the image encoder (Hub ids) come
+    from the Hub cache without a single request; without it they are fetched.
 
-    monkeypatch.setattr(weights, "load_vae", spy("vae", real_vae))
-    monkeypatch.setattr(weights, "load_image_encoder", spy("image_encoder", real_encoder))
-    MCLDPipeline.from_mcld_checkpoints(
-        mcld_golden_dir,
-        vae="stabilityai/sd-vae-ft-mse",
-        image_encoder="lambdalabs/sd-image-variations-diffusers",
-        pose_guider_config=mcld_manifest["modules"]["pose_guider"]["kwargs"],
-        face_resampler_config=mcld_manifest["modules"]["image_proj_model"]["kwargs"],
-        cache_dir=tmp_path,
-        local_files_only=True,
-    )
-    assert calls["vae"].get("local_files_only") is True
-    assert calls["image_encoder"].get("local_files_only") is True
+    The two repositories are served by a loopback fake Hub (``tests.helpers.fake_hub``)
+    holding the tiny golden VAE and encoder; each load runs in a fresh interpreter
+    with ``HF_ENDPOINT`` pointing at it and downloads allowed (``HF_HUB_OFFLINE=0``).
+    """
+    from diffusers import AutoencoderKL
+    from transformers import CLIPVisionModelWithProjection
+
+    vae_repo, encoder_repo = "fake-org/sd-vae", "fake-org/image-variations"
+    hub = FakeHub({
+        vae_repo: folder_files(mcld_golden_dir / "vae"),
+        encoder_repo: folder_files(mcld_golden_dir / "image_encoder", prefix="image_encoder/"),
+    })  # fmt: skip
+    configs = json.dumps({k: mcld_manifest["modules"][k]["kwargs"] for k in ("pose_guider", "image_proj_model")})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE", "TRANSFORMERS_OFFLINE"))}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # fmt: skip
+
+    def load(local_files_only: bool):
+        args = [str(mcld_golden_dir), vae_repo, encoder_repo, configs, str(tmp_path / "cache"), "1" if local_files_only else "0"]
+        return subprocess.run([sys.executable, "-c", HUB_LOAD_SCRIPT, *args], env=env, capture_output=True, text=True, timeout=300)
+
+    try:
+        fetched = load(local_files_only=False)  # the same call may download: both repos are fetched
+        assert fetched.returncode == 0, fetched.stderr[-3000:]
+        asked = {repo for repo in (vae_repo, encoder_repo) for r in hub.requests if r.startswith(f"GET /{repo}/resolve/")}
+        assert asked == {vae_repo, encoder_repo}, hub.requests
+        hub.requests.clear()
+        cached = load(local_files_only=True)  # now cached: loads without any request (no revalidation either)
+        assert cached.returncode == 0, cached.stderr[-3000:]
+        assert hub.requests == []
+    finally:
+        hub.close()
+    got = json.loads(cached.stdout.strip().splitlines()[-1])
+    assert got == json.loads(fetched.stdout.strip().splitlines()[-1])
+    vae = AutoencoderKL.from_pretrained(mcld_golden_dir / "vae")
+    encoder = CLIPVisionModelWithProjection.from_pretrained(mcld_golden_dir / "image_encoder")
+    assert got["vae"] == vae.encoder.conv_in.bias.tolist()
+    assert got["image_encoder"] == encoder.visual_projection.weight[0].tolist()
 
 
 def test_weights_status_counts_the_float16_conversion(tmp_path, monkeypatch):
