@@ -24,7 +24,7 @@ from mcld.parsing_attention import (  # noqa: E402
     use_reference_attention_mask,
 )
 from mcld.pose_transfer import iuv_to_pipeline_image  # noqa: E402
-from mcld.tiny import build_tiny_pipeline  # noqa: E402
+from tests.helpers.tiny_pipeline import pipe  # noqa: E402, F401 (fixture)
 
 SIZE, CELL, MODEL = 64, 16, 64
 # (cell row, cell col) -> (DensePose part, parsing region); other cells are background.
@@ -79,11 +79,6 @@ def textures(photos):
     from mcld.editing import source_texture
 
     return {k: source_texture(p) for k, p in enumerate(photos)}
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return build_tiny_pipeline(seed=0)
 
 
 def _run(pipe, composed, textures, parsing_attention, debug=None, seed=3):
@@ -202,7 +197,7 @@ def test_changing_the_face_photo_changes_only_face_tokens(pipe, photos, textures
 
 def test_use_reference_attention_mask_restores_the_hook_after_errors(pipe):
     sentinel = object()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="boom"):
         with use_reference_attention_mask(pipe, sentinel):
             assert pipe.reference_bank.attention_mask_fn is sentinel
             raise RuntimeError("boom")

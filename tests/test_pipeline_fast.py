@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -11,31 +13,10 @@ from PIL import Image
 from mcld.errors import NaNOutputError
 from mcld.pipeline_mcld import FAST_MODE_TOLERANCE, MCLDPipelineOutput
 from mcld.tiny import build_tiny_pipeline
-
-SIZE, STEPS = 64, 3
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return build_tiny_pipeline(seed=0)
-
-
-@pytest.fixture(scope="module")
-def inputs():
-    g = torch.Generator().manual_seed(0)
-    return dict(
-        source_image=torch.rand(1, 3, SIZE, SIZE, generator=g),
-        texture_map=torch.rand(1, 3, SIZE, SIZE, generator=g),
-        target_iuv=torch.rand(1, 3, SIZE, SIZE, generator=g),
-        face_embeds=torch.randn(1, 1, 512, generator=g) * 2,
-    )
-
+from tests.helpers.tiny_pipeline import SIZE, STEPS, inputs, pipe, random_inputs, run_tiny  # noqa: F401 (fixtures)
 
 def _run(pipe, inputs, seed=1, **kwargs):
-    args = dict(inputs, height=SIZE, width=SIZE, num_inference_steps=STEPS, output_type="pt",
-                generator=torch.Generator().manual_seed(seed))
-    args.update(kwargs)
-    return pipe(**args)
+    return run_tiny(pipe, inputs, seed=seed, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +26,7 @@ def reference_run(pipe, inputs):
 
 def test_tiny_pipeline_is_deterministic_and_not_degenerate(reference_run):
     again = build_tiny_pipeline(seed=0)
-    g = torch.Generator().manual_seed(0)
-    args = dict(source_image=torch.rand(1, 3, SIZE, SIZE, generator=g), texture_map=torch.rand(1, 3, SIZE, SIZE, generator=g),
-                target_iuv=torch.rand(1, 3, SIZE, SIZE, generator=g), face_embeds=torch.randn(1, 1, 512, generator=g) * 2)
-    out = _run(again, args)
+    out = _run(again, random_inputs())
     assert torch.equal(out.latents, reference_run.latents)
     images = reference_run.images
     assert images.std() > 0.01 and 0.02 < images.mean() < 0.98  # neither flat nor saturated
@@ -105,7 +83,7 @@ def test_non_finite_latents_raise(pipe, inputs):
     def poison(p, i, t, kw):
         return {"latents": torch.full_like(kw["latents"], float("nan"))} if i == 0 else {}
 
-    with pytest.raises(NaNOutputError) as info:
+    with pytest.raises(NaNOutputError, match=re.escape("(non-finite latents after the denoising loop (3 steps))")) as info:
         _run(pipe, inputs, callback_on_step_end=poison)
     assert info.value.user_message
     assert not pipe.reference_bank.entries and pipe.pose_injector.features is None  # cleaned up

@@ -19,32 +19,10 @@ from mcld.image_processor import (
     upstream_postprocess,
 )
 from mcld.pipeline_mcld import IntermediateCapture, MCLDPipeline
-from mcld.tiny import build_tiny_pipeline
-
-SIZE, STEPS = 64, 3
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return build_tiny_pipeline(seed=0)
-
-
-@pytest.fixture(scope="module")
-def inputs():
-    g = torch.Generator().manual_seed(0)
-    return dict(
-        source_image=torch.rand(1, 3, SIZE, SIZE, generator=g),
-        texture_map=torch.rand(1, 3, SIZE, SIZE, generator=g),
-        target_iuv=torch.rand(1, 3, SIZE, SIZE, generator=g),
-        face_embeds=torch.randn(1, 1, 512, generator=g) * 2,
-    )
-
+from tests.helpers.tiny_pipeline import SIZE, STEPS, inputs, pipe, run_tiny  # noqa: F401 (fixtures)
 
 def _run(pipe, inputs, **kwargs):
-    args = dict(inputs, height=SIZE, width=SIZE, num_inference_steps=STEPS, output_type="latent",
-                generator=torch.Generator().manual_seed(1))
-    args.update(kwargs)
-    return pipe(**args)
+    return run_tiny(pipe, inputs, **{"output_type": "latent", **kwargs})
 
 
 def _grab_at_step0(names):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from mcld.models.attention_processors import pack_stage_contexts
 from mcld.pipeline_mcld import UPSTREAM_OUTPUT_SIZES
 from mcld.pose_transfer import PoseTransfer
-from mcld.tiny import build_tiny_pipeline
+from tests.helpers.tiny_pipeline import pipe, random_inputs  # noqa: F401 (fixture)
 
 STEPS = 2
 #: Upstream's full output size, scaled down 4x for the tiny CPU model (128x88:
@@ -46,11 +46,6 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    return build_tiny_pipeline(seed=0)
-
-
 def _levels(unet, latent_hw):
     """Latent grid at each resolution level: stride-2, padding-1, 3x3 down-sampling."""
     levels = [tuple(latent_hw)]
@@ -59,16 +54,6 @@ def _levels(unet, latent_hw):
         k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
         levels.append(tuple((x + 2 * p - k) // s + 1 for x in levels[-1]))
     return levels
-
-
-def _inputs(height, width, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return dict(
-        source_image=torch.rand(1, 3, height, width, generator=g),
-        texture_map=torch.rand(1, 3, height, width, generator=g),
-        target_iuv=torch.rand(1, 3, height, width, generator=g),
-        face_embeds=torch.randn(1, 1, 512, generator=g) * 2,
-    )
 
 
 class _UNetProbe:
@@ -147,7 +132,7 @@ def test_unets_compute_upstreams_layers_at_size(pipe, height, width):
     probes = {name: _UNetProbe(getattr(pipe, name)) for name in ("reference_unet", "denoising_unet")}
     capture = {}
     try:
-        out = pipe(**_inputs(height, width), height=height, width=width, num_inference_steps=STEPS,
+        out = pipe(**random_inputs(height, width), height=height, width=width, num_inference_steps=STEPS,
                    generator=torch.Generator().manual_seed(1), output_type="pt", debug_capture=capture)
     finally:
         for probe in probes.values():
