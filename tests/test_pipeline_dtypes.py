@@ -8,8 +8,11 @@ by the CPU generator then cast) and check the per-request state is released.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from mcld.pipeline_mcld import MCLDPipeline
 from mcld.tiny import build_tiny_pipeline
@@ -104,20 +107,40 @@ def test_from_mcld_checkpoints_float16_reads_the_float16_cache(tmp_path, mcld_go
     assert torch.isfinite(out.latents).all()
 
 
-def test_to_device_dtype_casts_before_moving(monkeypatch):
+class _CopyLog(TorchDispatchMode):
+    """Records every ``aten._to_copy`` (what ``Tensor.to`` runs): the dtype of
+    each tensor moved to another device, and the device of each tensor cast."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moved_dtypes: list[torch.dtype] = []
+        self.cast_devices: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._to_copy.default:
+            src, device, dtype = args[0], kwargs.get("device"), kwargs.get("dtype")
+            if device is not None and torch.device(device) != src.device:
+                self.moved_dtypes.append(src.dtype)
+            if dtype is not None and dtype != src.dtype:
+                self.cast_devices.append(src.device.type)
+        return func(*args, **kwargs)
+
+
+def test_to_device_dtype_casts_before_moving():
     """A float32 checkpoint bound for a float16 GPU is cast before the move
-    (half the transfer, no float32 copy on the GPU)."""
+    (half the transfer, no float32 copy on the GPU). Checked on the real tensor
+    copies: every floating tensor that changes device (CPU -> meta here) is
+    already bfloat16, and every cast runs on the CPU."""
     pipe = build_tiny_pipeline(seed=0)
-    seen = []
-    real_to = MCLDPipeline.to
-
-    def spy(self, *args, **kwargs):
-        seen.append({name: getattr(self, name).dtype for name in ("vae", "image_encoder", "denoising_unet")})
-        return real_to(self, *args, **kwargs)
-
-    monkeypatch.setattr(MCLDPipeline, "to", spy)
-    pipe.to_device_dtype("cpu", torch.bfloat16)
-    assert seen and all(set(dtypes.values()) == {torch.bfloat16} for dtypes in seen)
+    with _CopyLog() as log:
+        pipe.to_device_dtype("meta", torch.bfloat16)
+    moved_floats = {d for d in log.moved_dtypes if d.is_floating_point}
+    assert moved_floats == {torch.bfloat16}, moved_floats
+    assert log.cast_devices and set(log.cast_devices) == {"cpu"}
+    for name in ("vae", "image_encoder", "reference_unet", "denoising_unet", "pose_guider", "face_resampler"):
+        module = getattr(pipe, name)
+        assert (module.dtype, module.device.type) == (torch.bfloat16, "meta"), name
 
 
 def test_half_vae_overflow_decodes_again_in_float32(inputs, monkeypatch):
@@ -148,6 +171,6 @@ def test_half_vae_overflow_decodes_again_in_float32(inputs, monkeypatch):
         return out
 
     monkeypatch.setattr(pipe.vae, "decode", always_nan)
-    with pytest.raises(NaNOutputError):
+    with pytest.raises(NaNOutputError, match=re.escape("Try again with another seed. (non-finite VAE output for sample 0)")):
         _run(pipe, inputs)
     assert pipe.vae.dtype == torch.float16
