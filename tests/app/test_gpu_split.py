@@ -40,9 +40,11 @@ def test_the_gpu_function_raises_only_readable_gradio_errors(app_module, images_
     from mcld.conditions import SamplingSettings
     from mcld.editing import RegionSelection
 
-    pt = app_module.get_pose_transfer()
-    job = pt.prepare(str(images_dir / "reference_img_0.png"), app_module._gallery_pose("t_pose"), num_inference_steps=1)
-    assert app_module._gpu_seconds(job) == job.gpu_seconds()
+    from mcld.demo import job_gpu_seconds
+
+    pt = app_module.SERVICES.pose_transfer()
+    job = pt.prepare(str(images_dir / "reference_img_0.png"), app_module.SERVICES.gallery_pose("t_pose"), num_inference_steps=1)
+    assert job_gpu_seconds(job) == job.gpu_seconds()
     bad = dataclasses.replace(job, selection=RegionSelection(face=3), parsings=[None])  # a face from a photo not there
     with pytest.raises(gr.Error, match=r"RegionSelection.face must be a photo index in \[0, 1\), got 3"):
         app_module.run_on_gpu(bad)

@@ -115,7 +115,7 @@ def test_generate_with_gallery_pose_and_small_output(client, images_dir):
 def test_bad_upload_gives_readable_error_and_app_keeps_serving(client, tmp_path, images_dir):
     bad = tmp_path / "not_an_image.png"
     bad.write_bytes(b"this is not a png")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Exception, match="not an image we can read") as info:
         client.predict(gradio_client.handle_file(str(bad)), api_name="/detect_source")
     # Our sentence (PhotoInput -> load_image's user_message), not a traceback or Gradio's generic text.
     assert "not an image we can read" in str(info.value) and "Traceback" not in str(info.value)

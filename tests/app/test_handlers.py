@@ -1,5 +1,7 @@
-"""The app's handlers in-process (tiny weights): state across events, error
-paths, the results folder's bound, locks and the ``spaces.GPU`` durations."""
+"""The app's handlers in-process (tiny weights), through app.py's public
+names: the page's reset events, the ``spaces.GPU`` durations, the Gradio
+cache sweep and the comparison sheet of a visitor's results. (The logic
+behind the handlers is tested through :mod:`mcld.demo` in ``tests/demo``.)"""
 
 from __future__ import annotations
 
@@ -26,13 +28,6 @@ def _generate_args(images_dir, **changes) -> list:
     return [*args.values(), _no_progress]
 
 
-def test_person_index_from_another_photo_is_a_readable_error(app_module, images_dir):
-    # Person 3 chosen in a group photo, then a one-person photo: no IndexError
-    # or "person_index out of range", but a sentence for the visitor.
-    with pytest.raises(gr.Error, match=r"Person 3 was chosen, but 1 person was found in the source photo"):
-        app_module.generate(*_generate_args(images_dir, source_person=2))
-
-
 def test_new_upload_resets_the_chosen_person_in_the_browser(app_module):
     # Generate may be clicked before detect_* returns: the hidden index must
     # not still name a person of the previous photo.
@@ -49,50 +44,14 @@ def test_new_upload_resets_the_chosen_person_in_the_browser(app_module):
     assert (ids["target-image"], (index_ids["Target person index"],)) in resets
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [("seed", None, "Seed is empty"), ("num_inference_steps", 0, "num_inference_steps must be in 1..100")],
-)
-def test_bad_advanced_settings_are_readable_errors(app_module, images_dir, field, value, message):
-    with pytest.raises(gr.Error, match=message):
-        app_module.generate(*_generate_args(images_dir, **{field: value}))
-
-
-def test_pick_on_an_unreadable_file_is_a_readable_error(app_module, tmp_path):
-    bad = tmp_path / "broken.png"
-    bad.write_bytes(b"this is not a png")
-    with pytest.raises(gr.Error, match="not an image we can read"):
-        app_module.pick_source(str(bad), 10, 10)
-    with pytest.raises(gr.Error, match="not an image we can read"):
-        app_module.pick_target(str(bad), 10, 10)
-
-
-def test_click_on_an_overlay_still_loading_asks_to_click_again(app_module, images_dir):
-    # The browser sends index [null, null] for a click on an image that has not loaded yet.
-    photo = str(images_dir / "reference_img_0.png")
-    assert app_module.click_position(gr.SelectData(None, {"index": [None, None], "value": None})) == (None, None)
-    with pytest.raises(gr.Error, match="still loading: click the person again"):
-        app_module.pick_source(photo, None, None)
-    with pytest.raises(gr.Error, match="still loading"):
-        app_module.pick_target(photo, None, 5)
-    x, y = app_module.click_position(gr.SelectData(None, {"index": [100, 120], "value": None}))
-    overlay, index, note = app_module.pick_source(photo, x, y)
-    assert (x, y) == (100.0, 120.0) and index == 0 and "1 person" in note
-
-
-def test_unknown_gallery_pose_lists_the_valid_names(app_module):
-    names = [p.name for p in app_module._gallery()]
-    with pytest.raises(gr.Error) as info:
-        app_module.pick_gallery_pose("T-pose-that-is-not-there")
-    assert all(name in info.value.message for name in names), info.value.message
-    assert app_module.pick_gallery_pose(names[0]) == (names[0], "gallery")
-
-
 def test_the_gpu_duration_takes_the_gpu_functions_arguments(app_module):
+    # spaces.GPU(duration=f) calls f with the GPU function's own arguments.
+    from mcld.demo import grid_gpu_seconds, job_gpu_seconds
+
     function = inspect.unwrap(app_module.run_on_gpu)
-    assert inspect.signature(app_module._gpu_seconds).parameters.keys() == inspect.signature(function).parameters.keys()
-    function = inspect.unwrap(app_module._grid_on_gpu)
-    assert inspect.signature(app_module._grid_seconds).parameters.keys() == inspect.signature(function).parameters.keys()
+    assert inspect.signature(job_gpu_seconds).parameters.keys() == inspect.signature(function).parameters.keys()
+    function = inspect.unwrap(app_module.run_grid_on_gpu)
+    assert inspect.signature(grid_gpu_seconds).parameters.keys() == inspect.signature(function).parameters.keys()
 
 
 def test_gradio_upload_cache_is_swept_like_the_results_folder(app_module):
@@ -119,3 +78,24 @@ def test_comparison_sheet_puts_the_results_side_by_side(app_module, images_dir, 
     # A result whose file is gone leaves the sheet instead of breaking it.
     os.remove(history[0][0])
     assert Image.open(app_module.comparison_sheet(history)).width == 176 + 16
+
+
+def test_target_mode_is_a_state_for_the_browser_and_a_parameter_for_the_api(app_module):
+    # The browser's Generate, edit and preview read the mode from one gr.State (set by the
+    # tabs and a gallery pick); the public endpoints take it as their `target_mode` value.
+    config = app_module.build_demo().get_config_file()
+    types = {c["id"]: c["type"] for c in config["components"]}
+    deps = {d["api_name"]: d for d in config["dependencies"]}
+    mode = deps["generate_click"]["inputs"][2]  # source_image, source_person, target_mode, ...
+    assert types[mode] == "state"
+    browser = {"generate": "generate_click", "edit": "edit_click", "preview_target": "preview_target_browser"}
+    for name, click in browser.items():
+        assert deps[click]["api_visibility"] == "private" and mode in deps[click]["inputs"], click
+        public = deps[name]
+        assert public["api_visibility"] == "public" and mode not in public["inputs"], name
+        assert [types[i] for i in public["inputs"]].count("api") == 1, name
+        assert public["targets"] == [], f"{name} is an API endpoint only (no element triggers it)"
+    assert mode in deps["pick_gallery_pose_click"]["outputs"]
+    assert types[deps["pick_gallery_pose"]["outputs"][1]] == "api"
+    tab_setters = [d for d in config["dependencies"] if d["targets"] and types.get(d["targets"][0][0]) == "tabitem"]
+    assert len(tab_setters) == 2 and all(d["outputs"] == [mode] for d in tab_setters), tab_setters

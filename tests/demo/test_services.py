@@ -29,7 +29,7 @@ def test_tiny_mode_builds_the_models_on_first_use(services):
 
 def test_unknown_gallery_pose_lists_the_valid_names(services):
     names = [p.name for p in services.gallery()]
-    with pytest.raises(GalleryPoseError) as info:
+    with pytest.raises(GalleryPoseError, match="T-pose-that-is-not-there") as info:
         services.gallery_pose("T-pose-that-is-not-there")
     assert all(name in info.value.user_message for name in names), info.value.user_message
     with pytest.raises(gr.Error, match="T-pose-that-is-not-there"):
