@@ -195,7 +195,7 @@ def _from_hub(repo_id: str, name: str, local_files_only: bool) -> tuple[Path | N
     try:
         patterns = [f"*{f}" for f in ANTELOPEV2_FILES]
         snapshot = Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=local_files_only))
-    except Exception as err:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - the flat lookup's error says more
         return None, _first_line(flat_error)
     found = _pack_in(snapshot, name)
     if found is None:
