@@ -11,8 +11,6 @@ photo reported and skipped. It counts requests, so "offline" is shown to make no
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ from mcld.gallery.examples import (
     fetch_deepfashion_photos,
 )
 from mcld.hub_files import ChecksumMismatch, DownloadFailed, download_pinned
+from tests.helpers.file_server import FileServer
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "golden" / "texture_pws"
 # Upstream file name -> the shared copy of it.
@@ -40,45 +39,18 @@ HAVE = {n for n, p in DEEPFASHION_PHOTOS.items() if p.filename in SERVED}  # blo
 pytestmark = pytest.mark.skipif(len(SERVED) != 2, reason="needs ../shared/golden/texture_pws/*_photo.png")
 
 
-class _PhotoServer:
+def _photo_server(corrupt: bool = False) -> FileServer:
     """Serves ``SERVED`` at ``/data/<upstream name>`` on 127.0.0.1; 404 otherwise.
 
-    ``corrupt=True`` flips one byte of every body. ``requests`` counts GETs.
+    ``corrupt=True`` flips one byte of every body. ``requests`` logs every request's path.
     """
-
-    def __init__(self, corrupt: bool = False):
-        self.requests = 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server API
-                outer.requests += 1
-                name = self.path.rsplit("/", 1)[-1]
-                if not self.path.startswith("/data/") or name not in SERVED:
-                    self.send_error(404)
-                    return
-                body = bytearray(SERVED[name].read_bytes())
-                if corrupt:
-                    body[1000] ^= 0xFF
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(bytes(body))
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_port}/data"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    files = {}
+    for name, path in SERVED.items():
+        body = bytearray(path.read_bytes())
+        if corrupt:
+            body[1000] ^= 0xFF
+        files[f"data/{name}"] = bytes(body)
+    return FileServer(files)
 
 
 @pytest.fixture
@@ -105,9 +77,9 @@ def test_pinned_files_are_upstreams():
 
 
 def test_fetch_downloads_checks_caches_and_reports_the_missing_one(tmp_path):
-    with _PhotoServer() as server:
-        got = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=server.base_url, timeout=5)
-        assert list(got) == list(DEEPFASHION_PHOTOS) and server.requests == 3
+    with _photo_server() as server:
+        got = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=server.url("data"), timeout=5)
+        assert list(got) == list(DEEPFASHION_PHOTOS) and len(server.requests) == 3
         for name in HAVE:
             assert got[name].status == "downloaded" and got[name].ok
             assert got[name].path == examples_cache_dir(tmp_path) / DEEPFASHION_PHOTOS[name].filename
@@ -115,63 +87,63 @@ def test_fetch_downloads_checks_caches_and_reports_the_missing_one(tmp_path):
         missing = got["dress_back"]
         assert missing.status == "unreachable" and missing.path is None and "404" in missing.detail
         # Second call: the two are cached (no request), the missing one is asked again.
-        again = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=server.base_url, timeout=5)
+        again = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=server.url("data"), timeout=5)
         assert {n: f.status for n, f in again.items()} == {
             "blouse_front": "cached",
             "skirt_front": "cached",
             "dress_back": "unreachable",
         }
-        assert server.requests == 4
+        assert len(server.requests) == 4
         # A damaged cached file is deleted and fetched again.
         damaged = got["blouse_front"].path
         damaged.write_bytes(damaged.read_bytes()[:-10])
-        third = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=server.base_url, timeout=5)
-        assert third["blouse_front"].status == "downloaded" and server.requests == 6
+        third = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=server.url("data"), timeout=5)
+        assert third["blouse_front"].status == "downloaded" and len(server.requests) == 6
         assert hashlib.sha256(damaged.read_bytes()).hexdigest() == DEEPFASHION_PHOTOS["blouse_front"].sha256
     folder = examples_cache_dir(tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == sorted(SERVED)  # no temporary files left
 
 
 def test_a_corrupt_download_is_refused_and_not_cached(tmp_path):
-    with _PhotoServer(corrupt=True) as server:
-        got = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=server.base_url, timeout=5)
+    with _photo_server(corrupt=True) as server:
+        got = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=server.url("data"), timeout=5)
         for name in HAVE:
             assert got[name].status == "corrupt" and got[name].path is None
             assert "sha256" in got[name].detail and "not kept" in got[name].detail
         # The shared helper itself raises, with both digests.
-        url = f"{server.base_url}/{DEEPFASHION_PHOTOS['skirt_front'].filename}"
+        url = server.url(f"data/{DEEPFASHION_PHOTOS['skirt_front'].filename}")
         with pytest.raises(ChecksumMismatch, match=f"expected {DEEPFASHION_PHOTOS['skirt_front'].sha256}"):
             download_pinned(url, DEEPFASHION_PHOTOS["skirt_front"].sha256, tmp_path / "x" / "skirt.png", timeout=5)
         with pytest.raises(DownloadFailed, match="404"):
-            download_pinned(f"{server.base_url}/nothing.png", "0" * 64, tmp_path / "x" / "n.png", timeout=5)
+            download_pinned(server.url("data/nothing.png"), "0" * 64, tmp_path / "x" / "n.png", timeout=5)
     folder = examples_cache_dir(tmp_path)
     assert not folder.exists() or not any(folder.iterdir())
     assert not (tmp_path / "x").exists()
 
 
 def test_offline_makes_no_request(tmp_path, online, monkeypatch):
-    with _PhotoServer() as server:
-        got = fetch_deepfashion_photos(tmp_path, local_files_only=True, base_url=server.base_url)
-        assert {f.status for f in got.values()} == {"offline"} and server.requests == 0
-        monkeypatch.setenv(EXAMPLES_BASE_URL_ENV, server.base_url)  # the override, read when base_url is None
+    with _photo_server() as server:
+        got = fetch_deepfashion_photos(tmp_path, local_files_only=True, base_url=server.url("data"))
+        assert {f.status for f in got.values()} == {"offline"} and len(server.requests) == 0
+        monkeypatch.setenv(EXAMPLES_BASE_URL_ENV, server.url("data"))  # the override, read when base_url is None
         monkeypatch.setenv("MCLD_OFFLINE", "yes")
         got = fetch_deepfashion_photos(tmp_path)
-        assert {f.status for f in got.values()} == {"offline"} and server.requests == 0
-        assert all(f.url.startswith(server.base_url) for f in got.values())
+        assert {f.status for f in got.values()} == {"offline"} and len(server.requests) == 0
+        assert all(f.url.startswith(server.url("data")) for f in got.values())
         monkeypatch.delenv("MCLD_OFFLINE")
         got = fetch_deepfashion_photos(tmp_path, timeout=5)
-        assert {n for n, f in got.items() if f.ok} == HAVE and server.requests == 3
+        assert {n for n, f in got.items() if f.ok} == HAVE and len(server.requests) == 3
         # Offline again: the cached ones are still used, still without a request.
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         got = fetch_deepfashion_photos(tmp_path)
-        assert {n for n, f in got.items() if f.status == "cached"} == HAVE and server.requests == 3
+        assert {n for n, f in got.items() if f.status == "cached"} == HAVE and len(server.requests) == 3
     with pytest.raises(ValueError, match="unknown example photo"):
         fetch_deepfashion_photos(tmp_path, names=("cameraman",))
 
 
 def test_an_unreachable_server_is_tried_once(tmp_path):
-    with _PhotoServer() as server:
-        gone = server.base_url
+    with _photo_server() as server:
+        gone = server.url("data")
     got = fetch_deepfashion_photos(tmp_path, local_files_only=False, base_url=gone, timeout=2)
     statuses = [f.status for f in got.values()]
     assert statuses == ["unreachable", "skipped", "skipped"]
@@ -182,10 +154,10 @@ def test_example_rows_are_deepfashion_pairs_with_one_person_each(online, monkeyp
     from mcld.annotators.mediapipe_pose import COCO18_NAMES, FEET_OUT_OF_FRAME_NOTE, MediaPipePoseDetector
     from mcld.demo import example_rows
 
-    with _PhotoServer() as server:
-        monkeypatch.setenv(EXAMPLES_BASE_URL_ENV, server.base_url)
+    with _photo_server() as server:
+        monkeypatch.setenv(EXAMPLES_BASE_URL_ENV, server.url("data"))
         rows, message = example_rows()
-        assert server.requests == 3
+        assert len(server.requests) == 3
     cache = examples_cache_dir(online)
     blouse, skirt = (str(cache / DEEPFASHION_PHOTOS[n].filename) for n in ("blouse_front", "skirt_front"))
     assert rows == [[blouse, skirt]]  # the only pair whose two photos were served
@@ -215,16 +187,16 @@ def test_example_rows_are_deepfashion_pairs_with_one_person_each(online, monkeyp
 def test_example_rows_offline_fall_back_to_scikit_image(online, monkeypatch):
     from mcld.demo import example_rows
 
-    with _PhotoServer() as server:
-        monkeypatch.setenv(EXAMPLES_BASE_URL_ENV, server.base_url)
+    with _photo_server() as server:
+        monkeypatch.setenv(EXAMPLES_BASE_URL_ENV, server.url("data"))
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         rows, message = example_rows()
-        assert server.requests == 0
+        assert len(server.requests) == 0
     assert rows == fallback_example_rows()
     assert [Path(p).name for p in rows[0]] == ["cameraman.png", "astronaut.png"]
     assert all(Path(p).is_file() for row in rows for p in row)
     assert message == (
-        f"The DeepFashion example photos could not be fetched from {server.base_url[len('http://'):]} "
+        f"The DeepFashion example photos could not be fetched from {server.url('data')[len('http://'):]} "
         "(downloads are off: HF_HUB_OFFLINE or MCLD_OFFLINE is set); "
         "the examples are scikit-image sample photos instead."
     )

@@ -5,8 +5,6 @@ on-disk IUV format of the real DensePose poses in ../shared/poses."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from mcld.annotators.densepose.iuv import (
     read_iuv_png,
 )
 from mcld.errors import CheckpointError, WeightsNotFoundError
+from tests.helpers.file_server import FileServer
 
 
 def _table_u(i: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -57,49 +56,10 @@ def synthetic_mat(tmp_path_factory) -> Path:
     return _write_synthetic_mat(tmp_path_factory.mktemp("uvsym") / "UV_symmetry_transforms.mat")
 
 
-class _Server:
-    """Loopback HTTP server: GET /<name> serves ``files[name]``; counts requests."""
-
-    def __init__(self, files: dict[str, bytes], stall: bool = False):
-        self.files, self.requests = files, []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
-                outer.requests.append(self.path)
-                if stall:
-                    threading.Event().wait(3.0)
-                    return
-                body = outer.files.get(self.path.lstrip("/"))
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture()
 def server(synthetic_mat):
-    srv = _Server({"UV_symmetry_transforms.mat": synthetic_mat.read_bytes(), "garbage.mat": b"not a mat file"})
-    yield srv
-    srv.close()
+    with FileServer({"UV_symmetry_transforms.mat": synthetic_mat.read_bytes(), "garbage.mat": b"not a mat file"}) as srv:
+        yield srv
 
 
 def _random_iuv(seed: int = 0, shape=(24, 20)) -> np.ndarray:
@@ -168,11 +128,8 @@ def test_a_bad_download_is_rejected_and_not_cached(server, tmp_path):
 
 
 def test_a_silent_server_times_out_quickly(tmp_path, synthetic_mat):
-    srv = _Server({}, stall=True)
-    try:
+    with FileServer(stall_s=3.0) as srv:  # takes the request, answers nothing for 3 s
         sym, note = find_uv_symmetry(srv.url("UV_symmetry_transforms.mat"), cache_dir=tmp_path, local_files_only=False, timeout=0.5)
-    finally:
-        srv.close()
     assert sym is None and "could not be downloaded" in note
 
 

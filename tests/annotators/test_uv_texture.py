@@ -5,11 +5,9 @@ loopback HTTP server, the offline fallback, and synthetic DensePose IUVs."""
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import re
-import threading
 from pathlib import Path
 
 import cv2
@@ -35,6 +33,7 @@ from mcld.annotators.uv_texture import (
     texture_template_path,
 )
 from mcld.errors import CheckpointError
+from tests.helpers.file_server import FileServer
 
 S = 200
 
@@ -319,35 +318,8 @@ def test_bad_options_are_clear_errors(sparse_body):
 # --- The template fetcher on a loopback HTTP server -------------------------------------
 
 
-class _TemplateServer:
-    """Serves ``body`` at any path on 127.0.0.1 and counts requests."""
-
-    def __init__(self, body: bytes):
-        self.body, self.requests = body, 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server API
-                outer.requests += 1
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(outer.body)))
-                self.end_headers()
-                self.wfile.write(outer.body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/preprocess_data/texture_bg_200.png"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+# The fetcher asks for upstream's path; the server answers any path with the given body.
+_TEMPLATE = "preprocess_data/texture_bg_200.png"
 
 
 def test_pinned_url_is_upstream_at_the_data_commit():
@@ -358,16 +330,16 @@ def test_pinned_url_is_upstream_at_the_data_commit():
 
 def test_fetcher_downloads_checks_and_caches(tmp_path):
     good = UPSTREAM_TEMPLATE.read_bytes()
-    with _TemplateServer(good) as server:
-        path = ensure_texture_template(tmp_path, local_files_only=False, url=server.url, timeout=5)
+    with FileServer(default=good) as server:
+        path = ensure_texture_template(tmp_path, local_files_only=False, url=server.url(_TEMPLATE), timeout=5)
         assert path == texture_template_path(tmp_path) and path.read_bytes() == good
-        assert server.requests == 1
-        again = ensure_texture_template(tmp_path, local_files_only=False, url=server.url, timeout=5)
-        assert again == path and server.requests == 1  # cached: no second request
+        assert len(server.requests) == 1
+        again = ensure_texture_template(tmp_path, local_files_only=False, url=server.url(_TEMPLATE), timeout=5)
+        assert again == path and len(server.requests) == 1  # cached: no second request
         # A damaged cached file is deleted and fetched again.
         path.write_bytes(good[:-10])
-        assert ensure_texture_template(tmp_path, local_files_only=False, url=server.url, timeout=5) == path
-        assert path.read_bytes() == good and server.requests == 2
+        assert ensure_texture_template(tmp_path, local_files_only=False, url=server.url(_TEMPLATE), timeout=5) == path
+        assert path.read_bytes() == good and len(server.requests) == 2
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
     assert not load_texture_template(cache_dir=tmp_path, local_files_only=True).approximate
 
@@ -375,25 +347,25 @@ def test_fetcher_downloads_checks_and_caches(tmp_path):
 def test_fetcher_rejects_a_corrupt_download(tmp_path):
     bad = bytearray(UPSTREAM_TEMPLATE.read_bytes())
     bad[100] ^= 0xFF
-    with _TemplateServer(bytes(bad)) as server:
+    with FileServer(default=bytes(bad)) as server:
         with pytest.raises(CheckpointError, match="corrupt") as err:
-            ensure_texture_template(tmp_path, local_files_only=False, url=server.url, timeout=5)
-        assert "sha256" in str(err.value) and server.requests == 1
+            ensure_texture_template(tmp_path, local_files_only=False, url=server.url(_TEMPLATE), timeout=5)
+        assert "sha256" in str(err.value) and len(server.requests) == 1
     folder = texture_template_path(tmp_path).parent
     assert not folder.exists() or not any(folder.iterdir())  # nothing kept
 
 
 def test_fetcher_honours_offline_and_network_errors(tmp_path, monkeypatch):
-    with _TemplateServer(UPSTREAM_TEMPLATE.read_bytes()) as server:
+    with FileServer(default=UPSTREAM_TEMPLATE.read_bytes()) as server:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        assert ensure_texture_template(tmp_path, url=server.url, timeout=5) is None
-        assert server.requests == 0
+        assert ensure_texture_template(tmp_path, url=server.url(_TEMPLATE), timeout=5) is None
+        assert len(server.requests) == 0
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
         monkeypatch.delenv("MCLD_OFFLINE", raising=False)
-        assert ensure_texture_template(tmp_path, url=server.url, timeout=5) is not None
-        assert server.requests == 1
+        assert ensure_texture_template(tmp_path, url=server.url(_TEMPLATE), timeout=5) is not None
+        assert len(server.requests) == 1
     # A server that is gone: None, not an exception.
-    assert ensure_texture_template(tmp_path / "other", local_files_only=False, url=server.url, timeout=2) is None
+    assert ensure_texture_template(tmp_path / "other", local_files_only=False, url=server.url(_TEMPLATE), timeout=2) is None
 
 
 # --- The option through the high-level API ------------------------------------------------

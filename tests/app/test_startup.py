@@ -6,35 +6,20 @@ the machine.
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 import time
 
 import pytest
 
 from mcld.startup import ComponentStatus, HubStatus, Startup, check_hub
-
-
-class _Hub(http.server.BaseHTTPRequestHandler):
-    status = 404
-
-    def do_HEAD(self):  # noqa: N802 - http.server's name
-        self.send_response(self.status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+from tests.helpers.file_server import FileServer
 
 
 @pytest.fixture
 def fake_hub():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """A loopback server with no files: every request, the HEAD of check_hub included, is a 404."""
+    with FileServer() as server:
+        yield server.base_url
 
 
 def test_an_answering_hub_is_reachable_even_with_an_error_status(fake_hub, monkeypatch):
