@@ -15,7 +15,11 @@ regions first, then running Pose on each (padded) region:
 3. Candidates with a score (mean visibility of the 12 limb keypoints) below
    ``min_score`` are dropped; duplicates (same person found from two
    proposals: median distance of shared visible keypoints below 20 % of the
-   person's torso size) keep the higher score.
+   person's torso size, comparing keypoints as they are or with left and
+   right swapped) keep the higher score. The swap matters for a body whose
+   face is out of frame or hidden: one proposal can read it as a front view
+   and another as a back view, which gives the same body twice with left
+   and right exchanged.
 4. Silhouette and person box: the segmentation mask decides the extent, the
    keypoints only choose which part of it is whose. Every mask pixel goes to
    the person whose skeleton (visible limbs) is nearest; of a person's share,
@@ -47,13 +51,16 @@ import numpy as np
 
 from ...errors import NoPersonError
 from ...image_utils import to_numpy_rgb
-from .keypoints import FACE_KEYPOINTS, FEET_OUT_OF_FRAME_NOTE, NO_FACE_NOTE, PersonPose, blazepose_to_coco18
+from .keypoints import COCO18_FLIP_PAIRS, FACE_KEYPOINTS, FEET_OUT_OF_FRAME_NOTE, NO_FACE_NOTE, PersonPose, blazepose_to_coco18
 
 __all__ = ["MediaPipePoseDetector", "detect_people", "pick_person"]
 
 _LIMBS = np.arange(2, 14)  # shoulders .. ankles in COCO-18
 _BLAZE_FACE = np.arange(0, 11)  # nose, eyes, ears, mouth in BlazePose
 _BLAZE_FEET = np.arange(27, 33)  # ankles, heels, foot index in BlazePose
+#: COCO-18 order with left and right exchanged (a front view read as a back view).
+_SWAP_SIDES = np.arange(18)
+_SWAP_SIDES[[i for pair in COCO18_FLIP_PAIRS for i in pair]] = [i for pair in COCO18_FLIP_PAIRS for i in pair[::-1]]
 #: Longest side of the working copy of the mask the silhouettes are cut from.
 _SILHOUETTE_SIDE = 384
 
@@ -458,13 +465,20 @@ def _torso_size(pose: PersonPose) -> float:
 
 
 def _same_person(a: PersonPose, b: PersonPose) -> bool:
-    shared = a.visible & b.visible
-    if shared.sum() < 3:
-        shared = (a.visibility > 0.2) & (b.visibility > 0.2)
-    if shared.sum() == 0:
-        return False
-    dist = np.linalg.norm(a.keypoints_px[shared] - b.keypoints_px[shared], axis=1)
-    return float(np.median(dist)) < 0.2 * min(_torso_size(a), _torso_size(b))
+    """Whether ``b`` is ``a`` found again: as it is, or with left and right
+    swapped (module docstring, step 3)."""
+    limit = 0.2 * min(_torso_size(a), _torso_size(b))
+    for order in (np.arange(18), _SWAP_SIDES):
+        b_pts, b_vis = b.keypoints_px[order], b.visibility[order]
+        shared = a.visible & b.visible[order]
+        if shared.sum() < 3:
+            shared = (a.visibility > 0.2) & (b_vis > 0.2)
+        if shared.sum() == 0:
+            continue
+        dist = np.linalg.norm(a.keypoints_px[shared] - b_pts[shared], axis=1)
+        if float(np.median(dist)) < limit:
+            return True
+    return False
 
 
 def _dedupe(candidates: list[PersonPose]) -> list[PersonPose]:
