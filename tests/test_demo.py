@@ -8,7 +8,8 @@ import time
 import pytest
 from PIL import Image
 
-from mcld.demo import DemoOptions, NoResultsError, ResultsStore, TargetMode, caption, result_settings, status_line
+from mcld.demo import DemoInputError, DemoOptions, NoResultsError, ResultsStore, TargetMode, caption, result_settings
+from mcld.demo import status_line
 from mcld.editing import RegionSelection
 from mcld.pose_transfer import PoseTransfer
 
@@ -58,6 +59,13 @@ def test_options_and_target_mode():
     with pytest.raises(ValueError, match="Texture map must be one of upstream \\(default\\), clean fill, not 'x'"):
         options.texture_fill("x")
     assert TargetMode.of("gallery") is TargetMode.GALLERY and TargetMode.of(None) is TargetMode.PHOTO
+    assert TargetMode.of(TargetMode.GALLERY) is TargetMode.GALLERY and TargetMode.of("photo") is TargetMode.PHOTO
+    # Anything else is refused, naming the valid values (not silently the photo mode).
+    for bad in ("Gallery", "", "pose", 1):
+        with pytest.raises(DemoInputError, match=r"^Target mode must be one of 'photo', 'gallery', not "):
+            TargetMode.of(bad)
+    assert (options.guidance_scale, options.seed, options.scheduler) == (3.5, 42, "ddim")
+    assert options.output_size == "512x352" and options.texture_map == "upstream (default)"
 
 
 @pytest.fixture(scope="module")

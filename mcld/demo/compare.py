@@ -7,11 +7,14 @@ Source:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from .errors import DemoInputError
 from .gpu import grid_gpu_seconds
 from .requests import check_request
 
-__all__ = ["COMPARE_AXES", "TARGET_PHOTO", "compare_request", "compare_status"]
+__all__ = ["COMPARE_AXES", "CompareRequest", "TARGET_PHOTO", "compare_request", "compare_status"]
 
 #: The Compare choice for the uploaded target photo (the other choices are gallery pose names).
 TARGET_PHOTO = "Target photo (step 2)"
@@ -19,7 +22,32 @@ TARGET_PHOTO = "Target photo (step 2)"
 COMPARE_AXES = ("none", "seed", "guidance", "steps", "scheduler", "ablation")
 
 
-def compare_request(services, options, source_path, target_path, poses, axes, settings: dict) -> dict:
+@dataclass(frozen=True)
+class CompareRequest:
+    """A checked Compare request: what :func:`mcld.demo.run_compare` runs in
+    one GPU call (picklable, for ZeroGPU).
+
+    Attributes:
+        source: Source-photo path.
+        targets: One per column: a target-photo path or a gallery pose
+            (:class:`mcld.gallery.GalleryPose`).
+        axes: The parsed axes (:func:`mcld.grid.parse_axis`), ``"none"`` left out.
+        plan: :func:`mcld.grid.plan_grid`'s plan (cells, image count).
+        photos: How many columns are the target photo (DensePose runs per photo).
+        settings: ``num_inference_steps``, ``guidance_scale``, ``seed``,
+            ``scheduler``, ``size`` (``"HxW"``) and ``pose_labels`` for
+            :func:`mcld.grid.run_grid`.
+    """
+
+    source: Any
+    targets: list
+    axes: list
+    plan: Any
+    photos: int
+    settings: dict
+
+
+def compare_request(services, options, source_path, target_path, poses, axes, settings: dict) -> CompareRequest:
     """Check a Compare request and build it, refusing a grid too large for one GPU call.
 
     Args:
@@ -33,7 +61,8 @@ def compare_request(services, options, source_path, target_path, poses, axes, se
             ``scheduler`` and ``output_size`` of every image except the axes' own.
 
     Returns:
-        The request for :func:`mcld.demo.run_compare` and :func:`mcld.demo.grid_gpu_seconds`.
+        The :class:`CompareRequest` for :func:`mcld.demo.run_compare` and
+        :func:`mcld.demo.grid_gpu_seconds`.
 
     Raises:
         DemoInputError: no source, no pose, or the target photo ticked but not uploaded.
@@ -55,8 +84,10 @@ def compare_request(services, options, source_path, target_path, poses, axes, se
         num_inference_steps=int(s["num_inference_steps"]), guidance_scale=float(s["guidance_scale"]), seed=int(s["seed"]),
         scheduler=s["scheduler"],
     )  # fmt: skip
-    request = dict(source=source_path, targets=targets, axes=parsed, plan=plan_grid(len(targets), parsed, **sampling))
-    request.update(photos=list(poses).count(TARGET_PHOTO), settings=dict(sampling, size=s["output_size"], pose_labels=list(poses)))
+    request = CompareRequest(
+        source=source_path, targets=targets, axes=parsed, plan=plan_grid(len(targets), parsed, **sampling),
+        photos=list(poses).count(TARGET_PHOTO), settings=dict(sampling, size=s["output_size"], pose_labels=list(poses)),
+    )  # fmt: skip
     grid_gpu_seconds(request)  # a grid too large for one GPU call is refused here, before any work
     return request
 

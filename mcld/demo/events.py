@@ -7,8 +7,9 @@ class name only. :func:`readable` turns mcld's input errors into a readable
 status line instead, leaving every other output as it was.
 
 Also :func:`api_value` and :func:`api_endpoint`: an API parameter (or return
-value) with no component on the page, for endpoints whose browser event reads
-a ``gr.State`` instead.
+value) with no visible component on the page, for endpoints whose browser
+event reads a ``gr.State`` instead; those API-only twins raise their errors
+(no browser calls them).
 
 Source:
     Our own (the Gradio Space of this repository); the ``x-gradio-user: api``
@@ -129,27 +130,34 @@ def readable(fn=None, *, outputs: int | None = None, status: int | None = None, 
     return _browser_event(_raising(fn), outputs, status, toast)
 
 
-def api_value(value, choices, label: str):
-    """A value for an API endpoint only: no component on the page (Gradio's
-    own ``gr.api`` value holder, passed through as is).
+def api_value(value, choices, label: str) -> gr.Radio:
+    """A parameter (or return value) of API endpoints only: a hidden
+    ``gr.Radio`` (a public component; never shown, so the page never sets it).
+    ``view_api()`` lists it as ``Literal[...]`` of ``choices``, and
+    ``Radio.preprocess`` refuses any other value with a ``gr.Error`` naming
+    the choices. Create it inside the ``gr.Blocks``.
 
     Args:
-        value: The default (e.g. ``"photo"``).
-        choices: The strings the API accepts (listed in ``view_api()``).
-        label: The name ``view_api()`` shows.
-    """
-    from gradio.components.api_component import Api
+        value: The default (e.g. ``"photo"``), one of ``choices``.
+        choices: The strings the API accepts.
+        label: The component's label (``"target_mode"``).
 
-    return Api(value, {"type": "string", "enum": list(choices)}, label=label)
+    Returns:
+        The hidden ``gr.Radio``.
+    """
+    return gr.Radio(list(choices), value=value, visible=False, label=label)
 
 
 def api_endpoint(fn, inputs, outputs, *, api_name: str, swap: dict, **kwargs):
     """The public twin of a browser event: ``fn`` on the same components
     except those in ``swap`` (a ``gr.State`` the browser sets -> an
     :func:`api_value`), triggered by no element of the page, named ``api_name``.
+    Only API clients call it, so ``fn`` should raise its errors (``readable(fn)``,
+    no ``outputs``): raw HTTP callers then get the message too. Pass the browser
+    event's ``concurrency_id`` so that both share one queue.
 
     Args:
-        fn: The event function (usually :func:`readable` with ``outputs``).
+        fn: The raising function (:func:`readable` without ``outputs``).
         inputs: The browser event's inputs.
         outputs: The browser event's outputs.
         api_name: The endpoint's name.

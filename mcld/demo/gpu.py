@@ -18,14 +18,14 @@ def job_gpu_seconds(job, progress=None) -> int:
 
 
 def grid_gpu_seconds(request, progress=None) -> int:
-    """Seconds to reserve for a Compare request (:func:`mcld.grid.grid_gpu_duration`).
+    """Seconds to reserve for a :class:`mcld.demo.CompareRequest` (:func:`mcld.grid.grid_gpu_duration`).
 
     Raises:
         mcld.grid.GridTooLargeError: the grid does not fit one GPU call.
     """
     from ..grid import grid_gpu_duration
 
-    return grid_gpu_duration(request["plan"], request["photos"])
+    return grid_gpu_duration(request.plan, request.photos)
 
 
 def _reporter(progress, desc: str):
@@ -53,7 +53,7 @@ def run_compare(pose_transfer, request, progress=None):
 
     Args:
         pose_transfer: The :class:`~mcld.pose_transfer.PoseTransfer`.
-        request: From :func:`mcld.demo.compare_request`.
+        request: A :class:`mcld.demo.CompareRequest` (:func:`mcld.demo.compare_request`).
         progress: Gradio progress tracker, or ``None``.
 
     Returns:
@@ -62,4 +62,4 @@ def run_compare(pose_transfer, request, progress=None):
     from ..grid import run_grid
 
     callback = _reporter(progress, "Grid image {i}/{n}")
-    return run_grid(pose_transfer, request["source"], request["targets"], request["axes"], callback=callback, **request["settings"])
+    return run_grid(pose_transfer, request.source, request.targets, request.axes, callback=callback, **request.settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import people_note
+from .status import people_note
 from .errors import DemoInputError
 
 __all__ = ["click_position", "detect_photo", "person_index", "pick_in_photo", "source_crop"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import people_note
+from .options import TargetMode
 from .people import person_index, source_crop
+from .status import people_note
 
 __all__ = ["pose_picture", "preview_target"]
 
@@ -40,14 +41,14 @@ def _preview_gallery(services, name, mirror, crop):
     return iuv_to_display(target.iuv), " ".join(n for n in notes if n)
 
 
-def preview_target(services, mode, target_path, target_person, gallery_pose, mirror, align, source_path, source_person):
+def preview_target(services, target_mode, target_path, target_person, gallery_pose, mirror, align, source_path, source_person):
     """The target preview: a gallery pose as the IUV the model gets; a photo
     target as the chosen person's skeleton in the crop frame, mirrored and
     aligned as asked (its DensePose IUV comes with Generate's result).
 
     Args:
         services: The :class:`mcld.demo.DemoServices`.
-        mode: A :class:`mcld.demo.TargetMode` or its string.
+        target_mode: A :class:`mcld.demo.TargetMode`, its string, or ``None`` (photo).
         target_path: Target-photo path (photo mode), or ``None``.
         target_person: Chosen person index, ``-1`` for the largest.
         gallery_pose: Gallery pose name (gallery mode), or ``None``.
@@ -61,13 +62,13 @@ def preview_target(services, mode, target_path, target_person, gallery_pose, mir
         nothing to show) and a Markdown note.
 
     Raises:
-        mcld.errors.MCLDError: unusable file, nobody found, unknown gallery pose.
+        mcld.errors.MCLDError: unusable file, nobody found, unknown gallery pose
+            or target mode.
     """
     from ..annotators.mediapipe_pose import align_pose, mirror_pose
-    from . import TargetMode
 
     crop = source_crop(services.locator(), source_path, source_person) if align else None
-    if TargetMode.of(mode) is TargetMode.GALLERY:
+    if TargetMode.of(target_mode) is TargetMode.GALLERY:
         return _preview_gallery(services, gallery_pose, mirror, crop)
     if not target_path:
         return None, ""

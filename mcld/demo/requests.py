@@ -14,6 +14,7 @@ from typing import Any
 
 from .captions import caption, result_settings, status_line
 from .errors import DemoInputError
+from .options import TargetMode
 from .people import person_index
 
 __all__ = ["RunRequest", "check_request", "condition_pictures", "edit_job_args", "save_result"]
@@ -49,7 +50,7 @@ class RunRequest:
     Attributes:
         source_path: Source-photo path.
         source_person: Source person index, ``-1`` for the largest.
-        target_mode: A :class:`mcld.demo.TargetMode` or its string.
+        target_mode: A :class:`mcld.demo.TargetMode`, its string, or ``None`` (photo).
         target_path: Target-photo path (photo mode).
         target_person: Target person index, ``-1`` for the largest.
         gallery_pose: Gallery pose name (gallery mode).
@@ -93,10 +94,9 @@ class RunRequest:
         """What ``PoseTransfer.prepare`` takes as the target: a gallery pose or the photo's path.
 
         Raises:
-            DemoInputError: photo mode without a target photo (or gallery mode without a name).
+            DemoInputError: photo mode without a target photo (or gallery mode
+                without a name), or an unknown target mode.
         """
-        from . import TargetMode
-
         if TargetMode.of(self.target_mode) is TargetMode.GALLERY:
             return services.gallery_pose(self.gallery_pose)
         if not self.target_path:

@@ -37,6 +37,7 @@ class DemoServices:
         self._startup = None
         self._locator = None
         self._coarse_parser = None
+        self._gallery = None
         self._lock = threading.RLock()
 
     def start_up(self, hub_timeout_s: float | None = None):
@@ -44,6 +45,12 @@ class DemoServices:
         the Hub once whether it is reachable (unreachable -> offline mode for
         the whole process), then fetch and build every model
         (:func:`mcld.startup.preload`, progress in the log).
+
+        Side effects, for the whole process: in tiny mode, or when the Hub is
+        not reachable, :func:`mcld.startup.use_offline_mode` sets
+        ``HF_HUB_OFFLINE=1`` and ``MCLD_OFFLINE=1`` in ``os.environ`` and
+        ``huggingface_hub.constants.HF_HUB_OFFLINE = True`` (every later Hub
+        call of huggingface_hub, transformers and diffusers fails at once).
 
         Args:
             hub_timeout_s: Seconds the Hub check waits (default
@@ -123,11 +130,17 @@ class DemoServices:
 
     def gallery(self) -> list:
         """The pose gallery prepared at start-up (photo entries with their
-        DensePose IUV), else the gallery files as they are."""
+        DensePose IUV), else the gallery files as they are (loaded once per
+        instance, on first use)."""
         from ..gallery import load_gallery
 
         gallery = self.startup.gallery
-        return gallery if gallery is not None else load_gallery()
+        if gallery is not None:
+            return gallery
+        with self._lock:
+            if self._gallery is None:
+                self._gallery = load_gallery()
+            return self._gallery
 
     def gallery_pose(self, name: str | None):
         """The gallery pose named ``name`` (its name or label).

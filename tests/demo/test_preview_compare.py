@@ -3,9 +3,11 @@ compare_request (what Compare refuses before any GPU work)."""
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
-from mcld.demo import TARGET_PHOTO, DemoInputError, TargetMode, compare_request, grid_gpu_seconds, parsing_legend_html
+from mcld.demo import TARGET_PHOTO, CompareRequest, DemoInputError, TargetMode, compare_request, grid_gpu_seconds, parsing_legend_html
 from mcld.demo import preview_target
 from mcld.grid import GridTooLargeError
 
@@ -26,6 +28,9 @@ def test_photo_preview_is_the_skeleton_in_the_crop_frame(services, images_dir):
     assert "1 person found in the target photo." in note and "Aligned to the source person." in note
     assert note.endswith("Its DensePose IUV is computed with Generate (one GPU call) and shown under Conditions.")
     assert preview_target(services, TargetMode.PHOTO, None, -1, "t_pose", False, False, None, -1) == (None, "")
+    assert preview_target(services, None, None, -1, "t_pose", False, False, None, -1) == (None, "")
+    with pytest.raises(DemoInputError, match="Target mode must be one of 'photo', 'gallery', not 'pose'"):
+        preview_target(services, "pose", tgt, -1, None, False, False, None, -1)
 
 
 def test_compare_refuses_bad_requests_before_any_work(services, options, images_dir):
@@ -48,9 +53,12 @@ def test_compare_refuses_bad_requests_before_any_work(services, options, images_
 def test_a_compare_request_plans_one_gpu_call(services, options, images_dir):
     src, tgt = str(images_dir / "reference_img_0.png"), str(images_dir / "reference_img_1.png")
     request = compare_request(services, options, src, tgt, ["t_pose", TARGET_PHOTO], [("seed", "0,1"), ("none", "")], SETTINGS)
-    assert request["targets"][1] == tgt and request["targets"][0].name == "t_pose" and request["photos"] == 1
-    assert [a.name for a in request["axes"]] == ["seed"] and request["settings"]["pose_labels"] == ["t_pose", TARGET_PHOTO]
-    assert request["settings"]["size"] == "256x176" and grid_gpu_seconds(request) > 0
+    assert isinstance(request, CompareRequest) and request.source == src
+    assert request.targets[1] == tgt and request.targets[0].name == "t_pose" and request.photos == 1
+    assert [a.name for a in request.axes] == ["seed"] and request.settings["pose_labels"] == ["t_pose", TARGET_PHOTO]
+    assert request.settings["size"] == "256x176" and grid_gpu_seconds(request) > 0
+    copy = pickle.loads(pickle.dumps(request))  # it crosses to the ZeroGPU worker
+    assert copy.source == src and copy.targets[0].name == "t_pose" and copy.settings == request.settings
 
 
 def test_parsing_legend_names_every_region():

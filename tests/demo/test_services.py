@@ -19,6 +19,10 @@ def test_full_mode_without_start_up_names_what_is_missing():
     assert services.locator() is services.locator()
     assert services.locator() is not DemoServices(DemoOptions(tiny=False)).locator()
     assert services.parser().source == "mediapipe-coarse" and services.parser_name() == "coarse parsing (MediaPipe)"
+    # No gallery was prepared at start-up: the gallery files are loaded once for this instance.
+    assert services.startup.gallery is None
+    assert services.gallery() is services.gallery() and len(services.gallery()) > 0
+    assert services.gallery() is not DemoServices(DemoOptions(tiny=False)).gallery()
 
 
 def test_tiny_mode_builds_the_models_on_first_use(services):
