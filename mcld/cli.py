@@ -291,7 +291,8 @@ def upstream_source_conditions(
 
     No person crop: the whole DeepFashion frame is squashed to 512x512 with
     PIL bicubic, as upstream's dataset does
-    (``src/dataset/deepfashion_dataset.py``, ``DeepFashionBaseline.__getitem__``,
+    (jqliu09/MCLD@6279ff7c601c11dff5e075410ed34df2973da088
+    ``src/dataset/deepfashion_dataset.py``, ``DeepFashionBaseline.__getitem__``,
     lines 134 and 148: ``Image.open(...).resize((512, 512))``). That image is
     the CLIP source image (``img_input``; ``texture_clip_condition: False`` in
     ``configs/train/train.yaml``); the texture map is the ReferenceNet input
@@ -374,7 +375,8 @@ def upstream_target_conditions(pt, path, *, iuv_dir=None):
 
     The whole frame's DensePose IUV, squashed to 512x512 with PIL bicubic as
     upstream's dataset resizes ``test_densepose/<to stem>.png``
-    (``src/dataset/deepfashion_dataset.py`` lines 143, 150 and 161:
+    (jqliu09/MCLD@6279ff7c601c11dff5e075410ed34df2973da088
+    ``src/dataset/deepfashion_dataset.py`` lines 143, 150 and 161:
     ``Image.open(pose_path)``, ``pose_img.resize((512, 512))``; upstream
     interpolates part indices too, and so does this).
 
@@ -410,7 +412,8 @@ def upstream_target_conditions(pt, path, *, iuv_dir=None):
 def write_upstream_gt(target_path, outs: dict) -> None:
     """Write a pair's ground truth as upstream's dataset makes it: the whole
     target frame PIL-bicubic-resized to 256x176 and 512x352
-    (``src/dataset/deepfashion_dataset.py`` lines 73-81 and 168-169,
+    (jqliu09/MCLD@6279ff7c601c11dff5e075410ed34df2973da088
+    ``src/dataset/deepfashion_dataset.py`` lines 73-81 and 168-169,
     ``gt_256`` / ``gt_512``: torchvision ``Resize`` of a PIL image is PIL's
     bicubic resize), saved as PNG.
 
