@@ -26,7 +26,8 @@ import spaces
 
 from mcld.demo import COMPARE_AXES, TARGET_PHOTO, DemoOptions, DemoServices, ResultsStore, RunRequest, TargetMode
 from mcld.demo import api_endpoint, api_value, click_position as click_xy, compare_request, compare_status
-from mcld.demo import condition_pictures, detect_photo, edit_job_args, example_rows, grid_gpu_seconds, job_gpu_seconds
+from mcld.demo import condition_pictures, detect_photo, edit_job_args, example_rows, examples_label, grid_gpu_seconds
+from mcld.demo import job_gpu_seconds
 from mcld.demo import parse_photo as parse_person_photo, parsing_legend_html, pick_in_photo, preview_target as preview
 from mcld.demo import readable, run_compare, run_job, save_result, startup_status_markdown, visitor_error
 from mcld.editing import REGION_LABELS, SAME_AS_FACE
@@ -110,23 +111,24 @@ def pick_target(target_path, x, y):
 
 
 @readable
-def preview_target(mode, target_path, target_person, gallery_pose, mirror, align, source_path, source_person):
+def preview_target(target_mode, target_path, target_person, gallery_pose, mirror, align, source_path, source_person):
     """The target pose exactly as Generate will use it, drawn on the CPU (no
     GPU call): a gallery pose as its IUV, a photo's person as a skeleton
-    (:func:`mcld.demo.preview_target`; ``mode``: ``"photo"`` or ``"gallery"``).
+    (:func:`mcld.demo.preview_target`; ``target_mode``: ``"photo"`` or ``"gallery"``).
     Returns ``(picture, note)``: ``(512, 352, 3)`` uint8 RGB (or ``None``)
     and a note; raises ``gr.Error`` (unusable file, nobody found, unknown pose)."""
-    return preview(SERVICES, mode, target_path, target_person, gallery_pose, mirror, align, source_path, source_person)
+    return preview(SERVICES, target_mode, target_path, target_person, gallery_pose, mirror, align, source_path, source_person)
 
 
 @readable
-def gallery_pose_at(evt: gr.SelectData) -> str:
-    """A click on a gallery thumbnail -> that pose's name."""
+def pick_gallery_click(evt: gr.SelectData):
+    """A click on a gallery thumbnail -> ``(that pose's name, "gallery")``, in
+    one handler (one message when the click cannot be read)."""
     poses = SERVICES.gallery()
     index = getattr(evt, "index", None)
     if not isinstance(index, int) or not 0 <= index < len(poses):
         raise visitor_error("Click a pose in the gallery again.")
-    return poses[index].name
+    return poses[index].name, TargetMode.GALLERY
 
 
 @readable
@@ -231,19 +233,18 @@ def add_edit_photo(count):
 
 
 def generate_example(source_path, target_path, progress=gr.Progress()):
-    """Example runner (lazily cached): default settings, photo target;
-    :func:`generate`'s outputs without the history state."""
+    """Example runner (run on click, not cached): default settings, photo target;
+    :func:`generate`'s outputs without the history state (raises as :func:`generate`)."""
     out = generate(
         source_path, -1, TargetMode.PHOTO, target_path, -1, None, False, False, OPTIONS.num_inference_steps,
-        OPTIONS.guidance_scale, OPTIONS.seed, OPTIONS.scheduler, OPTIONS.output_sizes[0], next(iter(OPTIONS.texture_maps)),
-        [], progress,
+        OPTIONS.guidance_scale, OPTIONS.seed, OPTIONS.scheduler, OPTIONS.output_size, OPTIONS.texture_map, [], progress,
     )  # fmt: skip
     return (out[0], *out[2:])
 
 
 # ------------------------------------------------------------------- layout
 def _header(ui) -> None:
-    """Title, tiny banner, start-up status (details folded) and the examples' note."""
+    """Title, tiny banner and start-up status (details folded)."""
     gr.Markdown(
         "# MCLD: pose-guided person image synthesis\n"
         "Upload a photo of a person, choose a target pose, press **Generate**. "
@@ -256,8 +257,6 @@ def _header(ui) -> None:
     if startup.failed:
         with gr.Accordion(f"Start-up: {len(startup.failed)} part(s) did not load (details)", open=False, elem_id="startup-details"):
             gr.Markdown(startup_status_markdown(startup, details=True, head=False), elem_id="startup-failed")
-    if ui.examples_message:
-        gr.Markdown(ui.examples_message)
 
 
 def _photo_picker(ui, what: str, label: str) -> None:
@@ -420,37 +419,44 @@ def _advanced_section(ui) -> None:
             ui.steps = gr.Slider(
                 1, 100, value=OPTIONS.num_inference_steps, step=1, label="Steps", info="Denoising steps (paper: 20)", elem_id="steps"
             )  # fmt: skip
-            ui.guidance = gr.Slider(0.0, 20.0, value=3.5, step=0.1, label="Guidance", info="Classifier-free guidance (paper: 3.5)")
+            ui.guidance = gr.Slider(0.0, 20.0, value=OPTIONS.guidance_scale, step=0.1, label="Guidance", info="Classifier-free guidance (paper: 3.5)")
         with gr.Row():
-            ui.seed = gr.Number(value=42, precision=0, minimum=0, label="Seed", elem_id="seed")
+            ui.seed = gr.Number(value=OPTIONS.seed, precision=0, minimum=0, label="Seed", elem_id="seed")
             ui.seed_button = gr.Button("Randomise seed", size="sm")
-            ui.scheduler = gr.Dropdown(list(SCHEDULERS), value="ddim", label="Scheduler", info="ddim is what the paper uses")
-            ui.output_size = gr.Radio(list(OPTIONS.output_sizes), value="512x352", label="Output size")
+            ui.scheduler = gr.Dropdown(list(SCHEDULERS), value=OPTIONS.scheduler, label="Scheduler", info="ddim is what the paper uses")
+            ui.output_size = gr.Radio(list(OPTIONS.output_sizes), value=OPTIONS.output_size, label="Output size")
             ui.texture_map = gr.Radio(
-                list(OPTIONS.texture_maps), value="upstream (default)", label="Texture map",
+                list(OPTIONS.texture_maps), value=OPTIONS.texture_map, label="Texture map",
                 info="How the UV texture map's unseen parts are filled: upstream MCLD's rule, or a clean fill",
                 elem_id="texture-map",
             )  # fmt: skip
 
 
 def _conditions_section(ui) -> None:
-    """Conditions (folded): what the model saw in the last Generate, then the examples."""
+    """Conditions (folded): what the model saw in the last Generate, then the
+    examples (their label names the photo set; a note above them says what could not be fetched)."""
     with gr.Accordion("Conditions (what the model sees)", open=False, elem_id="conditions"):
         labels = ("Source skeleton", "Source IUV", "UV texture map", "Face crop", "Target skeleton", "Target IUV")
         ui.conditions = []
         for row in (labels[:3], labels[3:]):
             with gr.Row():
                 ui.conditions += [gr.Image(label=label, interactive=False, height=300) for label in row]
+    if ui.examples_message:
+        gr.Markdown(f"ℹ️ {ui.examples_message}", elem_id="examples-note")
+    outputs = [ui.results, *ui.conditions, ui.run_status]
+    # Not cached: a cache would keep whatever the first run returned (an error too), whatever the mode.
     gr.Examples(
-        examples=ui.example_rows, inputs=[ui.source_image, ui.target_image],
-        outputs=[ui.results, *ui.conditions, ui.run_status], fn=generate_example, cache_examples=True, cache_mode="lazy",
-        api_name=False, label="Examples (public-domain / CC0 photos; see examples/README.md)", examples_per_page=6,
+        examples=ui.example_rows, inputs=[ui.source_image, ui.target_image], outputs=outputs,
+        fn=readable(generate_example, outputs=len(outputs), status=len(outputs) - 1), cache_examples=False, run_on_click=True,
+        api_name=False, label=examples_label(ui.example_rows), examples_per_page=6,
     )  # fmt: skip
 
 
 # ------------------------------------------------------------------- wiring
-# Failures never leave an output in an error state (readable(outputs=...)):
-# a toast and the section's status line say what went wrong.
+# Failures of browser events never leave an output in an error state (readable(outputs=...)):
+# one toast and the section's status line say what went wrong. Those handlers never raise, so a
+# chained step runs after a failed one too (`.then`) and says nothing more (toast=False).
+# The API-only twins (ui.api) raise their gr.Error, sharing their browser event's queue.
 PRIVATE = dict(api_visibility="private")
 
 
@@ -464,23 +470,24 @@ def _wire_people(ui) -> None:
     # before detection returns must not use an index of the previous photo (-1 = the largest).
     for photo, person in ((ui.source_image, ui.source_person), (ui.target_image, ui.target_person)):
         photo.change(None, None, person, js="() => -1", queue=False, **PRIVATE)
-    ui.source_image.change(readable(detect_source, outputs=3, status=2), ui.source_image, source_outputs, api_name="detect_source").success(
+    ui.source_image.change(readable(detect_source, outputs=3, status=2), ui.source_image, source_outputs, api_name="detect_source").then(
         parse, [ui.source_image, ui.source_person], parsed, api_name="parse_photo"
     )  # fmt: skip
     ui.source_image.change(lambda path: path, ui.source_image, ui.edit_source_photo, api_name="edit_source_photo", **PRIVATE)
     # A click on an overlay: its (x, y) in photo pixels, then the pick endpoint with explicit coordinates.
-    ui.source_overlay.select(click_position, None, [ui.source_x, ui.source_y], **PRIVATE).success(
+    ui.source_overlay.select(click_position, None, [ui.source_x, ui.source_y], **PRIVATE).then(
         readable(pick_source, outputs=3, status=2), [ui.source_image, ui.source_x, ui.source_y], source_outputs, api_name="pick_source"
-    ).success(parse, [ui.source_image, ui.source_person], parsed, api_name="parse_source", **PRIVATE)  # fmt: skip
+    ).then(parse, [ui.source_image, ui.source_person], parsed, api_name="parse_source", **PRIVATE)  # fmt: skip
     ui.target_image.change(readable(detect_target, outputs=3, status=2), ui.target_image, target_outputs, api_name="detect_target")
-    ui.target_overlay.select(click_position, None, [ui.target_x, ui.target_y], **PRIVATE).success(
+    ui.target_overlay.select(click_position, None, [ui.target_x, ui.target_y], **PRIVATE).then(
         readable(pick_target, outputs=3, status=2), [ui.target_image, ui.target_x, ui.target_y], target_outputs, api_name="pick_target"
     )  # fmt: skip
-    pick = readable(pick_gallery_pose, outputs=2)
-    ui.pose_gallery.select(readable(gallery_pose_at, outputs=1), None, ui.gallery_pose, **PRIVATE).success(
-        pick, ui.gallery_pose, [ui.gallery_pose, ui.target_mode], api_name="pick_gallery_pose_click", **PRIVATE
+    # A click on a pose: its name and the gallery mode, one handler (one message when it fails).
+    picked, pick_queue = [ui.gallery_pose, ui.target_mode], dict(concurrency_id="pick_gallery_pose")
+    ui.pose_gallery.select(
+        readable(pick_gallery_click, outputs=2), None, picked, api_name="pick_gallery_pose_click", **pick_queue, **PRIVATE
     )  # fmt: skip
-    ui.api(pick, [ui.gallery_pose], [ui.gallery_pose, ui.target_mode], api_name="pick_gallery_pose")
+    ui.api(pick_gallery_pose, [ui.gallery_pose], picked, api_name="pick_gallery_pose", **pick_queue)
     # Opening a tab sets the mode (the gr.State Generate reads) at once.
     ui.photo_tab.select(lambda: TargetMode.PHOTO, None, ui.target_mode, queue=False, **PRIVATE)
     ui.gallery_tab.select(lambda: TargetMode.GALLERY, None, ui.target_mode, queue=False, **PRIVATE)
@@ -488,14 +495,14 @@ def _wire_people(ui) -> None:
     # preview runs queues one more run with the newest values, so an older answer never stays on screen.
     preview_inputs = [ui.target_mode, ui.target_image, ui.target_person, ui.gallery_pose, ui.mirror, ui.align]
     preview_inputs += [ui.source_image, ui.source_person]
-    triggers = [ui.target_mode, ui.target_person, ui.gallery_pose, ui.mirror, ui.align, ui.source_person]
+    triggers = [ui.target_mode, ui.target_image, ui.target_person, ui.gallery_pose, ui.mirror, ui.align, ui.source_person]
     fn, outputs = readable(preview_target, outputs=2, status=1), [ui.target_iuv, ui.target_note]
     queueing = dict(concurrency_id="preview", concurrency_limit=1)
     gr.on(
         [c.change for c in triggers], fn, preview_inputs, outputs, trigger_mode="always_last", api_name="preview_target_browser",
         **queueing, **PRIVATE,
     )  # fmt: skip
-    ui.api(fn, preview_inputs, outputs, api_name="preview_target", **queueing)
+    ui.api(preview_target, preview_inputs, outputs, api_name="preview_target", **queueing)
 
 
 def _wire_runs(ui) -> None:
@@ -514,12 +521,13 @@ def _wire_runs(ui) -> None:
     ):  # fmt: skip
         event = readable(fn, outputs=len(outputs), status=len(outputs) - 1)
         button.click(lambda: [gr.Button(interactive=False)] * 2, None, run_buttons, queue=False, **PRIVATE).then(
-            event, inputs, outputs, api_name=f"{name}_click", **PRIVATE
+            event, inputs, outputs, api_name=f"{name}_click", concurrency_id=name, **PRIVATE
         ).then(lambda: [gr.Button(interactive=True)] * 2, None, run_buttons, queue=False, **PRIVATE)  # fmt: skip
-        ui.api(event, inputs, outputs, api_name=name)
+        ui.api(fn, inputs, outputs, api_name=name, concurrency_id=name)
     ui.seed_button.click(randomize_seed, None, ui.seed, api_name="randomize_seed")
-    ui.sheet_button.click(readable(comparison_sheet, outputs=1), ui.history, ui.sheet_file, api_name="comparison_sheet").success(
-        lambda: gr.File(visible=True), None, ui.sheet_file, **PRIVATE
+    # Shown once it holds a sheet (a failure leaves it as it was: hidden before the first sheet).
+    ui.sheet_button.click(readable(comparison_sheet, outputs=1), ui.history, ui.sheet_file, api_name="comparison_sheet").then(
+        lambda sheet: gr.File(visible=sheet is not None), ui.sheet_file, ui.sheet_file, **PRIVATE
     )  # fmt: skip
     compare_inputs = [ui.source_image, ui.target_image, ui.compare_poses, ui.compare_axis_1, ui.compare_values_1]
     compare_inputs += [ui.compare_axis_2, ui.compare_values_2, ui.steps, ui.guidance, ui.seed, ui.scheduler, ui.output_size]

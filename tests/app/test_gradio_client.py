@@ -51,7 +51,7 @@ def test_every_listed_endpoint_answers_from_gradio_client(app_url, images_dir):
         "/pick_target": dict(target_path=handle(str(pose)), x=size[0] / 2, y=size[1] / 2),
         "/pick_gallery_pose": dict(gallery_pose="t_pose"),
         "/preview_target": dict(
-            mode="gallery", target_path=None, target_person=-1, gallery_pose="t_pose", mirror=True, align=False,
+            target_mode="gallery", target_path=None, target_person=-1, gallery_pose="t_pose", mirror=True, align=False,
             source_path=handle(str(photo)), source_person=-1,
         ),
         "/parse_photo": dict(photo_path=handle(str(photo)), person_index=-1),
@@ -223,3 +223,24 @@ def test_visitor_errors_are_one_log_line_not_a_traceback(client, images_dir, tes
         time.sleep(0.1)
     assert "mcld.app: visitor error: Upload a target-pose photo" in new
     assert "Traceback" not in new
+
+
+def _raw_call(app_url: str, api_name: str, data: list) -> str:
+    """One call over plain HTTP (no ``x-gradio-user`` header): POST, then the event stream's text."""
+    import httpx
+
+    with httpx.Client(timeout=60) as http:
+        posted = http.post(f"{app_url.rstrip('/')}/gradio_api/call/{api_name}", json={"data": data})
+        posted.raise_for_status()
+        return http.get(f"{app_url.rstrip('/')}/gradio_api/call/{api_name}/{posted.json()['event_id']}").text
+
+
+def test_api_only_endpoints_raise_for_raw_http_callers_too(app_url):
+    # /pick_gallery_pose and /preview_target are never triggered by the page: their errors are
+    # raised for every client, not only for gradio_client (which sends x-gradio-user: api).
+    text = _raw_call(app_url, "pick_gallery_pose", ["no-such-pose"])
+    assert "event: error" in text and "no-such-pose" in text and "t_pose" in text, text
+    # A target_mode that is neither "photo" nor "gallery" is refused by the hidden Radio.
+    text = _raw_call(app_url, "preview_target", ["pose", None, -1, "t_pose", False, False, None, -1])
+    assert "event: error" in text and "'pose'" in text and "not in the list of choices" in text, text
+    assert "event: complete" in _raw_call(app_url, "pick_gallery_pose", ["t_pose"])

@@ -83,9 +83,12 @@ def test_comparison_sheet_puts_the_results_side_by_side(app_module, images_dir, 
 def test_target_mode_is_a_state_for_the_browser_and_a_parameter_for_the_api(app_module):
     # The browser's Generate, edit and preview read the mode from one gr.State (set by the
     # tabs and a gallery pick); the public endpoints take it as their `target_mode` value.
-    config = app_module.build_demo().get_config_file()
+    demo = app_module.build_demo()
+    config = demo.get_config_file()
     types = {c["id"]: c["type"] for c in config["components"]}
+    props = {c["id"]: c.get("props", {}) for c in config["components"]}
     deps = {d["api_name"]: d for d in config["dependencies"]}
+    queues = {f.api_name: f.concurrency_id for f in demo.fns.values()}
     mode = deps["generate_click"]["inputs"][2]  # source_image, source_person, target_mode, ...
     assert types[mode] == "state"
     browser = {"generate": "generate_click", "edit": "edit_click", "preview_target": "preview_target_browser"}
@@ -93,9 +96,43 @@ def test_target_mode_is_a_state_for_the_browser_and_a_parameter_for_the_api(app_
         assert deps[click]["api_visibility"] == "private" and mode in deps[click]["inputs"], click
         public = deps[name]
         assert public["api_visibility"] == "public" and mode not in public["inputs"], name
-        assert [types[i] for i in public["inputs"]].count("api") == 1, name
+        # The API's target_mode: a hidden Radio of the two modes (a public component, no Gradio internal).
+        api_mode = [i for i in public["inputs"] if props[i].get("label") == "target_mode"]
+        assert len(api_mode) == 1 and types[api_mode[0]] == "radio" and props[api_mode[0]]["visible"] is False, name
+        assert [c[1] for c in props[api_mode[0]]["choices"]] == ["photo", "gallery"], name
         assert public["targets"] == [], f"{name} is an API endpoint only (no element triggers it)"
+        assert queues[name] == queues[click], f"{name} and {click} must share one queue"
     assert mode in deps["pick_gallery_pose_click"]["outputs"]
-    assert types[deps["pick_gallery_pose"]["outputs"][1]] == "api"
+    assert types[deps["pick_gallery_pose"]["outputs"][1]] == "radio"
+    assert queues["pick_gallery_pose"] == queues["pick_gallery_pose_click"]
+    # One handler per gallery click (name and mode together): nothing chained after it.
+    click = deps["pick_gallery_pose_click"]
+    assert click["outputs"] == [deps["pick_gallery_pose"]["outputs"][0], mode]
+    assert not [d for d in config["dependencies"] if d["trigger_after"] == click["id"]]
+    # The target preview follows a new target photo too (not only a new person index).
+    photo = deps["detect_target"]["inputs"][0]
+    assert [photo, "change"] in [list(t) for t in deps["preview_target_browser"]["targets"]]
     tab_setters = [d for d in config["dependencies"] if d["targets"] and types.get(d["targets"][0][0]) == "tabitem"]
     assert len(tab_setters) == 2 and all(d["outputs"] == [mode] for d in tab_setters), tab_setters
+
+
+def test_examples_run_on_click_uncached_and_failures_become_a_status_line(app_module):
+    # Offline (HF_HUB_OFFLINE=1): the scikit-image photos, said by the table's label; the
+    # "could not be fetched" sentence sits just above the table, not under the title.
+    demo = app_module.build_demo()
+    config = demo.get_config_file()
+    by_elem = {c["props"].get("elem_id"): c for c in config["components"] if c.get("props", {}).get("elem_id")}
+    tables = [c for c in config["components"] if c["type"] == "dataset"]
+    assert len(tables) == 1 and tables[0]["props"]["label"] == "Examples (offline: scikit-image photos; see examples/README.md)"
+    note = by_elem["examples-note"]
+    assert "could not be fetched" in note["props"]["value"] and "scikit-image sample photos instead" in note["props"]["value"]
+    assert by_elem["weights-status"]["id"] < by_elem["results"]["id"] < note["id"] < tables[0]["id"]
+    said = [c["id"] for c in config["components"] if "DeepFashion example photos" in str(c.get("props", {}).get("value"))]
+    assert said == [note["id"]], "the examples' fetch note is said once, just above the table"
+    runs = [f for f in demo.fns.values() if f.name == "generate_example"]
+    assert len(runs) == 1 and runs[0].api_visibility != "public"
+    assert not any("cache" in (f.name or "") for f in demo.fns.values()), "examples must not be cached"
+    # A failing example run (here: no source) leaves the results and conditions as they were.
+    out = runs[0].fn(None, None, _no_progress)
+    assert len(out) == 8 and all(isinstance(o, type(gr.skip())) for o in out[:7])
+    assert out[7] == "⚠️ Upload a source photo of a person first."
