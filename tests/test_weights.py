@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from mcld.weights import (
     weights_status,
 )
 from tests.helpers.fake_hub import FakeHub, folder_files
+from tests.helpers.forked_python import ForkedPython
 
 
 def _keys(path):
@@ -246,8 +245,10 @@ def test_from_mcld_checkpoints_passes_local_files_only_to_vae_and_encoder(tmp_pa
     from the Hub cache without a single request; without it they are fetched.
 
     The two repositories are served by a loopback fake Hub (``tests.helpers.fake_hub``)
-    holding the tiny golden VAE and encoder; each load runs in a fresh interpreter
-    with ``HF_ENDPOINT`` pointing at it and downloads allowed (``HF_HUB_OFFLINE=0``).
+    holding the tiny golden VAE and encoder; each load runs in a fresh process
+    with ``HF_ENDPOINT`` pointing at it and downloads allowed (``HF_HUB_OFFLINE=0``):
+    both are children forked from one interpreter that imported ``mcld.pipeline_mcld``
+    under that environment and ran nothing else (``tests.helpers.forked_python``).
     """
     from diffusers import AutoencoderKL
     from transformers import CLIPVisionModelWithProjection
@@ -262,9 +263,11 @@ def test_from_mcld_checkpoints_passes_local_files_only_to_vae_and_encoder(tmp_pa
     env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1",
                PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # fmt: skip
 
+    python = ForkedPython(env, preload=["mcld.pipeline_mcld"])
+
     def load(local_files_only: bool):
         args = [str(mcld_golden_dir), vae_repo, encoder_repo, configs, str(tmp_path / "cache"), "1" if local_files_only else "0"]
-        return subprocess.run([sys.executable, "-c", HUB_LOAD_SCRIPT, *args], env=env, capture_output=True, text=True, timeout=300)
+        return python.run(HUB_LOAD_SCRIPT, *args)
 
     try:
         fetched = load(local_files_only=False)  # the same call may download: both repos are fetched
@@ -276,6 +279,7 @@ def test_from_mcld_checkpoints_passes_local_files_only_to_vae_and_encoder(tmp_pa
         assert cached.returncode == 0, cached.stderr[-3000:]
         assert hub.requests == []
     finally:
+        python.close()
         hub.close()
     got = json.loads(cached.stdout.strip().splitlines()[-1])
     assert got == json.loads(fetched.stdout.strip().splitlines()[-1])

@@ -4,9 +4,13 @@ the conversion when the file on the Hub changes.
 A small HTTP server on the loopback interface (``tests.helpers.fake_hub``)
 speaks the part of the Hub's file protocol that ``huggingface_hub`` uses
 (``HEAD``/``GET /{repo}/resolve/{revision}/{file}`` with the ``X-Repo-Commit``
-and ``ETag`` headers). Each load runs in a fresh interpreter with ``HF_ENDPOINT`` pointing
+and ``ETag`` headers). Each load runs in a fresh process with ``HF_ENDPOINT`` pointing
 at it, so ``huggingface_hub`` is configured exactly as a user would configure
-a mirror; nothing of ours is replaced.
+a mirror; nothing of ours is replaced. The online loads are children forked from
+one interpreter that imported the modules under that environment and ran nothing
+else (``tests.helpers.forked_python``: the imports, ~10 s each, are done once);
+the offline load needs ``HF_HUB_OFFLINE=1`` at import, so it gets an interpreter
+of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 
 from mcld.weights import read_state_dict
 from tests.helpers.fake_hub import FakeHub
+from tests.helpers.forked_python import ForkedPython
 
 REPO_ID = "fake-org/mcld"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +57,23 @@ def hub():
     server.close()
 
 
-def _load(tmp_path: Path, endpoint: str, offline: bool = False) -> list:
+def _env(tmp_path: Path, endpoint: str, offline: bool) -> dict:
     env = dict(os.environ, HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1" if offline else "0",
                HF_HUB_DISABLE_TELEMETRY="1", PYTHONPATH=str(REPO_ROOT))
     env.pop("TRANSFORMERS_OFFLINE", None)
-    proc = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, REPO_ID, str(tmp_path / "cache")], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return env
+
+
+def _bias(proc: subprocess.CompletedProcess) -> list:
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _load(tmp_path: Path, endpoint: str, offline: bool = False) -> list:
+    """One load in a fresh interpreter."""
+    proc = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, REPO_ID, str(tmp_path / "cache")],
+                          env=_env(tmp_path, endpoint, offline), capture_output=True, text=True, timeout=300)  # fmt: skip
+    return _bias(proc)
 
 
 def test_hub_conversion_is_reused_and_refreshed_when_the_hub_file_changes(tmp_path, hub, mcld_golden_dir):
@@ -67,22 +81,26 @@ def test_hub_conversion_is_reused_and_refreshed_when_the_hub_file_changes(tmp_pa
     updated = {k: v + 1 for k, v in original.items()}
     bias = original["conv_in.bias"].tolist()
 
-    _publish(hub, original)
-    assert _load(tmp_path, hub.url) == bias  # downloaded, checked, converted
-    assert sum(r.startswith("GET") for r in hub.requests) == 1
+    online = ForkedPython(_env(tmp_path, hub.url, offline=False), preload=["mcld.models", "mcld.weights"])
+    try:
+        _publish(hub, original)
+        assert _bias(online.run(LOAD_SCRIPT, REPO_ID, str(tmp_path / "cache"))) == bias  # downloaded, checked, converted
+        assert sum(r.startswith("GET") for r in hub.requests) == 1
 
-    hub.requests.clear()
-    assert _load(tmp_path, hub.url) == bias  # the conversion, after one HEAD; no download
-    assert [r.split()[0] for r in hub.requests] == ["HEAD"]
+        hub.requests.clear()
+        assert _bias(online.run(LOAD_SCRIPT, REPO_ID, str(tmp_path / "cache"))) == bias  # the conversion, after one HEAD; no download
+        assert [r.split()[0] for r in hub.requests] == ["HEAD"]
 
-    _publish(hub, updated)  # a new upload of the same file
-    hub.requests.clear()
-    assert _load(tmp_path, hub.url) == updated["conv_in.bias"].tolist()
-    assert sum(r.startswith("GET") for r in hub.requests) == 1
+        _publish(hub, updated)  # a new upload of the same file
+        hub.requests.clear()
+        assert _bias(online.run(LOAD_SCRIPT, REPO_ID, str(tmp_path / "cache"))) == updated["conv_in.bias"].tolist()
+        assert sum(r.startswith("GET") for r in hub.requests) == 1
 
-    hub.requests.clear()  # offline: the (new) conversion is used without asking the Hub
-    assert _load(tmp_path, hub.url, offline=True) == updated["conv_in.bias"].tolist()
-    assert hub.requests == []
+        hub.requests.clear()  # offline: the (new) conversion is used without asking the Hub
+        assert _load(tmp_path, hub.url, offline=True) == updated["conv_in.bias"].tolist()
+        assert hub.requests == []
 
-    hub.close()  # Hub unreachable while online: the conversion still stands
-    assert _load(tmp_path, hub.url) == updated["conv_in.bias"].tolist()
+        hub.close()  # Hub unreachable while online: the conversion still stands
+        assert _bias(online.run(LOAD_SCRIPT, REPO_ID, str(tmp_path / "cache"))) == updated["conv_in.bias"].tolist()
+    finally:
+        online.close()
