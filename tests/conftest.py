@@ -48,3 +48,13 @@ def densepose_golden_dir(shared_dir) -> Path:
 def test_output_dir() -> Path:
     TEST_OUTPUT.mkdir(exist_ok=True)
     return TEST_OUTPUT
+
+
+@pytest.fixture(scope="module")
+def detector():
+    """One MediaPipe pose detector (the bundled models) per test module, closed after it."""
+    from mcld.annotators.mediapipe_pose import MediaPipePoseDetector
+
+    det = MediaPipePoseDetector()
+    yield det
+    det.close()

@@ -27,7 +27,6 @@ from mcld.annotators.mediapipe_pose import (
     COCO18_FLIP_PAIRS,
     FEET_OUT_OF_FRAME_NOTE,
     NO_FACE_NOTE,
-    MediaPipePoseDetector,
 )
 from mcld.annotators.mediapipe_pose.detect import _same_person
 from mcld.errors import NoPersonError
@@ -35,13 +34,6 @@ from mcld.errors import NoPersonError
 pytest.importorskip("mediapipe")
 
 SKIRT_PHOTO = "fashionWOMENSkirtsid0000177102_1front_photo.png"
-
-
-@pytest.fixture(scope="module")
-def detector():
-    det = MediaPipePoseDetector()
-    yield det
-    det.close()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from mcld.annotators.mediapipe_pose import (
     FACE_KEYPOINTS,
     FEET_OUT_OF_FRAME_NOTE,
     NO_FACE_NOTE,
-    MediaPipePoseDetector,
     draw_openpose,
 )
 from mcld.annotators.face.embedding import detect_face_box_mediapipe
@@ -33,13 +32,6 @@ from tests.long_skirt import paint_long_skirt, skirt_rows
 pytest.importorskip("mediapipe")
 
 DEEPFASHION_PHOTOS = ("fashionWOMENBlouses_Shirtsid0000635004_1front", "fashionWOMENSkirtsid0000177102_1front")
-
-
-@pytest.fixture(scope="module")
-def detector():
-    det = MediaPipePoseDetector()
-    yield det
-    det.close()
 
 
 @pytest.fixture(scope="module")

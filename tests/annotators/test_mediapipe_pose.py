@@ -9,7 +9,6 @@ from PIL import Image
 from mcld.annotators.mediapipe_pose import (
     BLAZEPOSE_TO_COCO18,
     NO_FACE_NOTE,
-    MediaPipePoseDetector,
     align_pose,
     blazepose_to_coco18,
     detect_people,
@@ -23,13 +22,6 @@ from mcld.errors import NoPersonError
 from mcld.person_crop import warp_image
 
 pytest.importorskip("mediapipe")
-
-
-@pytest.fixture(scope="module")
-def detector():
-    det = MediaPipePoseDetector()
-    yield det
-    det.close()
 
 
 def _photo(images_dir, i: int) -> np.ndarray:

@@ -320,16 +320,10 @@ def test_a_broken_parser_file_is_named_and_the_app_generates_with_the_fallback(n
 
 
 @pytest.fixture(scope="module")
-def head_cut_photo(tmp_path_factory, images_dir) -> Path:
+def head_cut_photo(tmp_path_factory, images_dir, detector) -> Path:
     """``shared/images/test.jpg`` with the rows above the chin line of its face box removed."""
-    from mcld.annotators.mediapipe_pose import MediaPipePoseDetector
-
     photo = np.asarray(Image.open(images_dir / "test.jpg").convert("RGB"))
-    detector = MediaPipePoseDetector()
-    try:
-        (person,) = detector.detect_people(photo)
-    finally:
-        detector.close()
+    (person,) = detector.detect_people(photo)
     assert person.face_box is not None
     path = tmp_path_factory.mktemp("head_cut") / "head_cut.png"
     Image.fromarray(np.ascontiguousarray(photo[int(np.ceil(person.face_box[3])) :])).save(path)

@@ -32,17 +32,11 @@ pytest.importorskip("mediapipe")
 
 # ----------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def long_skirt_photo(tmp_path_factory, images_dir) -> Path:
+def long_skirt_photo(tmp_path_factory, images_dir, detector) -> Path:
     """``shared/images/test.jpg`` with a flat long skirt painted from the waist
     to below the ankles (``tests/long_skirt.py``), saved as a lossless PNG."""
-    from mcld.annotators.mediapipe_pose import MediaPipePoseDetector
-
     photo = np.asarray(Image.open(images_dir / "test.jpg").convert("RGB"))
-    detector = MediaPipePoseDetector()
-    try:
-        (person,) = detector.detect_people(photo)
-    finally:
-        detector.close()
+    (person,) = detector.detect_people(photo)
     painted, _floor = paint_long_skirt(photo, person)
     path = tmp_path_factory.mktemp("long_skirt") / "long_skirt.png"
     Image.fromarray(painted).save(path)
