@@ -31,6 +31,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .hub_files import offline_requested
+
 __all__ = [
     "TINY_HINT",
     "HubStatus",
@@ -67,7 +69,6 @@ LABELS = {
     "texture": "UV texture template",
     "gallery": "Pose gallery",
 }
-_OFFLINE_VALUES = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,6 @@ class Startup:
         return f"The models did not load at start-up (missing: {missing}); restart the app to try again. {TINY_HINT}."
 
 
-def _env_offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in _OFFLINE_VALUES for v in ("HF_HUB_OFFLINE", "MCLD_OFFLINE"))
-
-
 def check_hub(endpoint: str | None = None, timeout_s: float = 3.0) -> HubStatus:
     """Ask the Hub once whether it can be reached (one HTTP HEAD, short timeout).
 
@@ -189,7 +186,7 @@ def check_hub(endpoint: str | None = None, timeout_s: float = 3.0) -> HubStatus:
     """
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
     start = time.monotonic()
-    if _env_offline():
+    if offline_requested():
         return HubStatus(False, endpoint, "HF_HUB_OFFLINE is set", 0.0)
     request = urllib.request.Request(f"{endpoint}/api/models/Lotior/mcld", method="HEAD")
     try:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ...errors import CheckpointError, WeightsNotFoundError
+from ...hub_files import offline_requested
 
 __all__ = [
     "MODEL_ZOO",
@@ -55,8 +56,6 @@ MODEL_ZOO: dict[str, tuple[str, str]] = {
 
 #: Keys old checkpoints may hold that the model does not use (recomputed from the config).
 IGNORED_KEY_PREFIXES = ("pixel_mean", "pixel_std", "proposal_generator.anchor_generator.cell_anchors.")
-
-_OFFLINE_VALUES = {"1", "true", "yes", "on"}
 
 
 def _numpy_reconstruct():
@@ -224,12 +223,6 @@ def cached_safetensors(path: str | os.PathLike, folder: str | os.PathLike | None
     return out
 
 
-def _offline(local_files_only: bool | None) -> bool:
-    if local_files_only is not None:
-        return local_files_only
-    return any(os.environ.get(v, "").lower() in _OFFLINE_VALUES for v in ("HF_HUB_OFFLINE", "MCLD_OFFLINE"))
-
-
 def resolve_weights(
     name_or_path: str | os.PathLike,
     filename: str | None = None,
@@ -259,7 +252,7 @@ def resolve_weights(
     Source:
         URLs: detectron2 ``projects/DensePose/doc/DENSEPOSE_IUV.md`` model zoo.
     """
-    offline = _offline(local_files_only)
+    offline = offline_requested(local_files_only)
     path = Path(name_or_path)
     if path.is_file():
         return path

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CheckpointError, WeightsNotFoundError
+from ...hub_files import offline_requested
 
 __all__ = [
     "DENSEPOSE_FLIP_PAIRS",
@@ -97,8 +98,6 @@ APPROXIMATE_MIRROR_NOTE = (
 )
 #: What the UI may say about a mirror made with it.
 EXACT_MIRROR_NOTE = "mirror exact: DensePose's UV symmetry table"
-
-_OFFLINE_VALUES = {"1", "true", "yes", "on"}
 
 
 def check_iuv(iuv, what: str = "iuv") -> np.ndarray:
@@ -200,12 +199,6 @@ class UVSymmetry:
         return cls(luts[0], luts[1], source or str(path), hashlib.sha256(data).hexdigest())
 
 
-def _offline(local_files_only: bool | None) -> bool:
-    if local_files_only is not None:
-        return bool(local_files_only)
-    return any(os.environ.get(v, "").lower() in _OFFLINE_VALUES for v in ("HF_HUB_OFFLINE", "MCLD_OFFLINE"))
-
-
 def _default_cache_dir() -> Path:
     # Same folder as the DensePose weights (mcld.annotators.densepose.checkpoint.cache_dir).
     return Path(os.environ.get("MCLD_CACHE") or Path.home() / ".cache" / "mcld") / "densepose"
@@ -254,7 +247,7 @@ def load_uv_symmetry(
     target = folder / name
     hint = f"download {source} and put it at {target} (or set MCLD_CACHE)"
     if not target.is_file():
-        if _offline(local_files_only):
+        if offline_requested(local_files_only):
             raise WeightsNotFoundError(
                 f"DensePose's UV symmetry table {UV_SYMMETRY_FILENAME} is not cached and downloads are off; {hint}.",
                 source,

@@ -41,7 +41,7 @@ from typing import Union
 import numpy as np
 
 from ...errors import CheckpointError
-from ...hub_files import ChecksumMismatch, DownloadFailed, download_pinned
+from ...hub_files import ChecksumMismatch, DownloadFailed, download_pinned, offline_requested
 
 __all__ = [
     "TEXTURE_TEMPLATE_URL",
@@ -69,7 +69,6 @@ TEXTURE_TEMPLATE_FILENAME = "texture_bg_200.png"
 #: The note a result carries when the mesh-rasterised fallback template was used.
 APPROXIMATE_TEXTURE_NOTE = "approximate texture map: upstream's template could not be fetched"
 
-_OFFLINE_VALUES = {"1", "true", "yes", "on"}
 _MAX_BYTES = 8 * 1024 * 1024  # the real file is 33 kB
 _FETCH_LOCK = threading.Lock()
 
@@ -97,12 +96,6 @@ class TextureTemplate:
     def note(self) -> str | None:
         """:data:`APPROXIMATE_TEXTURE_NOTE` when approximate, else ``None``."""
         return APPROXIMATE_TEXTURE_NOTE if self.approximate else None
-
-
-def _offline(local_files_only: bool | None) -> bool:
-    if local_files_only is not None:
-        return bool(local_files_only)
-    return any(os.environ.get(v, "").strip().lower() in _OFFLINE_VALUES for v in ("HF_HUB_OFFLINE", "MCLD_OFFLINE"))
 
 
 def _sha256(data: bytes) -> str:
@@ -169,7 +162,7 @@ def ensure_texture_template(
                 return target
             _log.warning("cached texture template %s fails its sha256 check; deleting it", target)
             target.unlink(missing_ok=True)
-        if _offline(local_files_only):
+        if offline_requested(local_files_only):
             return None
         try:
             return download_pinned(url, expected, target, timeout=timeout, max_bytes=_MAX_BYTES)
